@@ -1,0 +1,3 @@
+//! prodigy: run YAML workflows of shell and AI-agent steps like a build tool.
+
+pub mod workflow;

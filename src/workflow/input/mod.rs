@@ -1,0 +1,1 @@
+//! Map input pipeline (filled in by a helper).

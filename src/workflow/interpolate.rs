@@ -1,0 +1,1 @@
+//! Interpolation of `${...}` variables (filled in by a helper).

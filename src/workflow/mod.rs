@@ -1,0 +1,5 @@
+//! The workflow format: YAML text -> a validated, typed workflow.
+
+pub mod input;
+pub mod interpolate;
+pub mod yaml;
