@@ -1,0 +1,3 @@
+//! Everything prodigy prints: diagnostics, graphs, plans and summaries.
+
+pub mod diagnostic;
