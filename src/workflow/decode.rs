@@ -50,7 +50,11 @@ impl Decoder {
 pub fn width(node: &Node) -> usize {
     match &node.value {
         Value::Seq(_) | Value::Map(_) => 1,
-        _ => node.scalar_text().lines().next().map_or(1, |l| l.chars().count()),
+        _ => node
+            .scalar_text()
+            .lines()
+            .next()
+            .map_or(1, |l| l.chars().count()),
     }
 }
 
@@ -370,7 +374,10 @@ mod tests {
             codes,
             ["unknown-key", "missing-key", "wrong-type", "wrong-type"]
         );
-        assert_eq!(d.diagnostics[0].hint.as_deref(), Some("did you mean `count`?"));
+        assert_eq!(
+            d.diagnostics[0].hint.as_deref(),
+            Some("did you mean `count`?")
+        );
         assert_eq!(d.diagnostics[0].span.unwrap().line, 1);
         assert_eq!(d.diagnostics[3].span.unwrap().line, 3);
     }

@@ -1,0 +1,126 @@
+//! The command line as the user typed it (clap derive types only).
+//!
+//! Nothing below `run.rs` sees these types: they are turned into validated settings there.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run YAML workflows of shell and AI-agent steps like a build tool.
+#[derive(Debug, Parser)]
+#[command(name = "prodigy", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check workflow files and report every problem at once (exit 0 valid, 2 invalid).
+    Validate(ValidateArgs),
+    /// Show the compiled DAG of a workflow.
+    Graph(GraphArgs),
+    /// Run a workflow (`--dry-run` prints the plan and runs nothing).
+    Run(RunArgs),
+    /// Print the JSON Schema of the workflow format.
+    Schema,
+}
+
+/// Options shared by every command that reads a workflow.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Report unknown keys as warnings instead of errors.
+    #[arg(long)]
+    pub allow_unknown: bool,
+}
+
+/// `prodigy validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Workflow files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output format of the diagnostics.
+    #[arg(long, value_enum, default_value_t = DiagnosticFormat::Human)]
+    pub format: DiagnosticFormat,
+    /// Loading options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// How `validate` prints diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosticFormat {
+    /// `file:line:col`, a source line and a caret.
+    Human,
+    /// One JSON object per file, one per line.
+    Json,
+}
+
+/// `prodigy graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The workflow file.
+    pub workflow: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+    /// Show every map item instead of collapsing large maps into one group.
+    #[arg(long)]
+    pub expand: bool,
+    /// Loading options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// Formats of `prodigy graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// An indented list of nodes with their dependencies.
+    Text,
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// Nodes and edges as JSON.
+    Json,
+}
+
+/// `prodigy run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workflow file.
+    pub workflow: PathBuf,
+    /// Print the plan (nodes, dependencies, hashes) and run nothing; `--dry-run=json` for JSON.
+    #[arg(long, short = 'n', value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+    pub dry_run: Option<PlanFormat>,
+    /// Answer yes to every prompt (accepted for compatibility; prodigy never prompts).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// Positional arguments for `$ARG` / `$1`..`$9`.
+    #[arg(long = "args", value_delimiter = ',')]
+    pub args: Vec<String>,
+    /// A workflow parameter, `KEY=VALUE` (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// A JSON or YAML file of parameters.
+    #[arg(long = "param-file")]
+    pub param_file: Option<PathBuf>,
+    /// The repository to run in (default: the current directory).
+    #[arg(short = 'p', long = "path")]
+    pub path: Option<PathBuf>,
+    /// Loading options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// Formats of `--dry-run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// One line per node.
+    Text,
+    /// The whole plan as JSON.
+    Json,
+}

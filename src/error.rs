@@ -1,0 +1,80 @@
+//! The top-level error, wrapping each layer's errors, and the exit-code contract.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0    | success |
+//! | 1    | the workflow ran and failed |
+//! | 2    | invalid usage or an invalid workflow file |
+//! | 3    | the workflow finished, but items are in the dead-letter queue |
+//! | 4    | environment error: git, I/O, a lock held by another run |
+//! | 130  | interrupted (Ctrl-C / SIGTERM) |
+
+use std::path::PathBuf;
+
+use crate::workflow::LoadError;
+
+/// A process exit status with a documented meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything succeeded.
+    Success = 0,
+    /// The workflow ran and failed.
+    WorkflowFailed = 1,
+    /// Invalid usage or an invalid workflow file.
+    Invalid = 2,
+    /// The workflow finished, but items are in the dead-letter queue.
+    ItemsInDlq = 3,
+    /// git, I/O, or a lock held by another run.
+    Environment = 4,
+    /// Interrupted by Ctrl-C or SIGTERM.
+    Interrupted = 130,
+}
+
+impl ExitCode {
+    /// The numeric status for `std::process::exit`.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// Everything that can stop a prodigy command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A workflow file could not be read.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A workflow file has errors; they were already printed as diagnostics.
+    #[error("{file}: {errors} error{s} found; nothing was run", s = if *errors == 1 { "" } else { "s" })]
+    Invalid {
+        /// The file as the user named it.
+        file: String,
+        /// How many errors were printed.
+        errors: usize,
+    },
+    /// The command line asks for something that cannot be done.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong and what to do instead.
+        message: String,
+    },
+    /// Writing output failed.
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The exit code this error maps to.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Load(e) if e.is_environment() => ExitCode::Environment,
+            Error::Load(_) | Error::Invalid { .. } | Error::Usage { .. } => ExitCode::Invalid,
+            Error::Write { .. } => ExitCode::Environment,
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! Interpolation of `${...}` variables (filled in by a helper).
