@@ -1,5 +1,10 @@
 //! prodigy: run YAML workflows of shell and AI-agent steps like a build tool.
 
+pub mod cli;
+pub mod error;
 pub mod report;
+mod run;
 pub mod suggest;
 pub mod workflow;
+
+pub use run::run;

@@ -83,7 +83,9 @@ pub fn parse(text: &str, unit: Unit) -> Option<Duration> {
         let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
         let number: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let factor = match rest[..unit_len].trim() {
             "ms" => 1.0,
             "s" | "sec" | "secs" => 1000.0,

@@ -1,0 +1,382 @@
+//! YAML tree -> [`Workflow`]: the top level of both dialects (a bare list of steps,
+//! `commands:`/`steps:`, and `mode: mapreduce` with `setup`, `map`, `reduce`, `merge`).
+
+mod env;
+mod policy;
+mod step;
+
+use crate::workflow::decode::{Decode, Decoder, Fields};
+use crate::workflow::diagnostic::Diagnostic;
+use crate::workflow::duration::{Duration, Unit};
+use crate::workflow::input::{ExprError, Filter, JsonPath, SortSpec, validate_path};
+use crate::workflow::schema::{
+    Body, ErrorPolicy, Isolation, MapPhase, MapReduce, Merge, Parallelism, Setup, Step, Workflow,
+};
+use crate::workflow::yaml::{Node, Value};
+
+use self::env::decode_env_map;
+use self::policy::apply_policy_keys;
+
+/// The default number of map agents running at once (the old tool's documented default).
+pub const DEFAULT_MAX_PARALLEL: u32 = 10;
+
+/// Keys of the old tool's workflow composition, which prodigy does not implement.
+const COMPOSITION_KEYS: [&str; 6] = [
+    "imports",
+    "extends",
+    "template",
+    "parameters",
+    "defaults",
+    "workflows",
+];
+
+/// Decodes a workflow from its YAML tree; `name` is used when the file has none.
+pub fn decode_workflow(root: &Node, name: &str, d: &mut Decoder) -> Option<Workflow> {
+    match &root.value {
+        Value::Seq(_) => {
+            let steps = Vec::<Step>::decode(root, d)?;
+            Some(Workflow::standard(name, steps))
+        }
+        Value::Map(_) => {
+            let mut f = Fields::new(root, "workflow", d)?;
+            let workflow = decode_top(&mut f, name, d);
+            f.finish(d);
+            workflow
+        }
+        Value::Null => {
+            d.push(
+                Diagnostic::error("empty-workflow", Some(root.span), "the workflow file is empty")
+                    .with_hint("a workflow is a list of steps, or a mapping with `commands:` or `mode: mapreduce`"),
+            );
+            None
+        }
+        _ => {
+            d.expected(root, "a list of steps or a workflow mapping");
+            None
+        }
+    }
+}
+
+impl Workflow {
+    /// A standard workflow of `steps` with every other setting at its default.
+    pub fn standard(name: &str, steps: Vec<Step>) -> Workflow {
+        Workflow {
+            name: name.to_string(),
+            description: None,
+            body: Body::Standard { steps },
+            env: Default::default(),
+            secrets: Default::default(),
+            env_files: Vec::new(),
+            profiles: Default::default(),
+            env_passthrough: Vec::new(),
+            isolation: Isolation::default(),
+            error_policy: ErrorPolicy::default(),
+            merge: None,
+            max_iterations: 1,
+        }
+    }
+}
+
+fn decode_top(f: &mut Fields, default_name: &str, d: &mut Decoder) -> Option<Workflow> {
+    let name = f
+        .opt::<String>("name", d)
+        .unwrap_or_else(|| default_name.to_string());
+    let mode = f.raw("mode");
+    let is_mapreduce = match mode.map(|m| (m, m.as_str())) {
+        None => f.node().get("map").is_some(),
+        Some((_, Some("mapreduce" | "map-reduce" | "map_reduce"))) => true,
+        Some((_, Some("standard"))) => false,
+        Some((m, _)) => {
+            d.error_at(
+                m,
+                "unknown-value",
+                format!("unknown mode `{}`", m.scalar_text()),
+            );
+            d.diagnostics.last_mut().map(|x| {
+                x.hint = Some("use `mapreduce`, or leave `mode` out for a standard workflow".into())
+            });
+            return None;
+        }
+    };
+    let body = if is_mapreduce {
+        decode_mapreduce(f, d)
+    } else {
+        decode_standard(f, d)
+    };
+    let mut workflow = Workflow::standard(&name, Vec::new());
+    workflow.description = f.opt("description", d);
+    workflow.env = f
+        .raw("env")
+        .and_then(|n| decode_env_map(n, d))
+        .unwrap_or_default();
+    workflow.secrets = f
+        .raw("secrets")
+        .and_then(|n| decode_env_map(n, d))
+        .unwrap_or_default();
+    workflow.env_files = f.opt("env_files", d).unwrap_or_default();
+    workflow.profiles = f.opt("profiles", d).unwrap_or_default();
+    workflow.env_passthrough = f.opt("env_passthrough", d).unwrap_or_default();
+    workflow.isolation = f
+        .raw("isolation")
+        .and_then(|n| decode_isolation(n, d))
+        .unwrap_or_default();
+    workflow.merge = f.raw("merge").and_then(|n| decode_merge(n, d));
+    if is_mapreduce {
+        let mut policy = f.opt::<ErrorPolicy>("error_policy", d).unwrap_or_default();
+        apply_policy_keys(f, &mut policy, d);
+        workflow.error_policy = policy;
+    }
+    legacy_config(f, &mut workflow, d);
+    for key in COMPOSITION_KEYS {
+        f.ignored(key, "workflow composition is not implemented", d);
+    }
+    workflow.body = body?;
+    Some(workflow)
+}
+
+fn decode_standard(f: &mut Fields, d: &mut Decoder) -> Option<Body> {
+    let steps = match (f.raw("commands"), f.raw("steps")) {
+        (Some(c), None) => Vec::<Step>::decode(c, d)?,
+        (None, Some(s)) => Vec::<Step>::decode(s, d)?,
+        (Some(_), Some(s)) => {
+            d.error_at(
+                s,
+                "conflicting-keys",
+                "a workflow has `commands` or `steps`, not both",
+            );
+            return None;
+        }
+        (None, None) => {
+            d.push(
+                Diagnostic::error("missing-key", Some(f.node().span), "the workflow has no steps")
+                    .with_hint("add `commands:` with a list of steps, or `mode: mapreduce` with a `map:` phase"),
+            );
+            return None;
+        }
+    };
+    Some(Body::Standard { steps })
+}
+
+fn decode_mapreduce(f: &mut Fields, d: &mut Decoder) -> Option<Body> {
+    let setup = f.raw("setup").and_then(|n| decode_setup(n, d));
+    let map = f.req::<MapPhase>("map", d);
+    let reduce = f
+        .raw("reduce")
+        .and_then(|n| phase_steps(n, "reduce phase", d));
+    Some(Body::MapReduce(Box::new(MapReduce {
+        setup,
+        map: map?,
+        reduce: reduce.unwrap_or_default(),
+    })))
+}
+
+/// A phase written as a list of steps or as `{commands: [...]}`.
+fn phase_steps(node: &Node, what: &'static str, d: &mut Decoder) -> Option<Vec<Step>> {
+    if let Value::Map(_) = node.value {
+        let mut f = Fields::new(node, what, d)?;
+        let steps = f.req("commands", d);
+        f.finish(d);
+        return steps;
+    }
+    Vec::<Step>::decode(node, d)
+}
+
+fn decode_setup(node: &Node, d: &mut Decoder) -> Option<Setup> {
+    if let Value::Seq(_) = node.value {
+        return Some(Setup {
+            commands: Vec::<Step>::decode(node, d)?,
+            timeout: None,
+            capture_outputs: Default::default(),
+        });
+    }
+    let mut f = Fields::new(node, "setup phase", d)?;
+    let commands = f.req("commands", d);
+    let timeout = f
+        .raw("timeout")
+        .and_then(|n| Duration::decode(n, Unit::Seconds, d));
+    let capture_outputs = f.opt("capture_outputs", d).unwrap_or_default();
+    f.finish(d);
+    Some(Setup {
+        commands: commands?,
+        timeout,
+        capture_outputs,
+    })
+}
+
+fn decode_merge(node: &Node, d: &mut Decoder) -> Option<Merge> {
+    if let Value::Seq(_) = node.value {
+        return Some(Merge {
+            commands: Vec::<Step>::decode(node, d)?,
+            timeout: None,
+        });
+    }
+    let mut f = Fields::new(node, "merge phase", d)?;
+    let commands = f.req("commands", d);
+    let timeout = f
+        .raw("timeout")
+        .and_then(|n| Duration::decode(n, Unit::Seconds, d));
+    f.finish(d);
+    Some(Merge {
+        commands: commands?,
+        timeout,
+    })
+}
+
+fn decode_isolation(node: &Node, d: &mut Decoder) -> Option<Isolation> {
+    match node.as_str() {
+        Some("worktree") => Some(Isolation::Worktree),
+        Some("none") => Some(Isolation::None),
+        _ => {
+            d.error_at(
+                node,
+                "unknown-value",
+                format!("unknown isolation `{}`", node.scalar_text()),
+            );
+            d.diagnostics
+                .last_mut()
+                .map(|x| x.hint = Some("use `worktree` or `none`".into()));
+            None
+        }
+    }
+}
+
+/// The legacy `config:` block: `max_iterations`, `command_timeout`, `environment`.
+fn legacy_config(f: &mut Fields, workflow: &mut Workflow, d: &mut Decoder) {
+    let Some(node) = f.raw("config") else { return };
+    let Some(mut c) = Fields::new(node, "config block", d) else {
+        return;
+    };
+    if let Some(n) = c.raw("max_iterations") {
+        workflow.max_iterations = u32::decode(n, d).filter(|n| *n > 0).unwrap_or_else(|| {
+            d.error_at(n, "out-of-range", "`max_iterations` must be at least 1");
+            1
+        });
+    }
+    if let Some(n) = c.raw("command_timeout")
+        && let Some(timeout) = Duration::decode(n, Unit::Seconds, d)
+    {
+        for step in workflow_steps_mut(workflow) {
+            step.timeout.get_or_insert(timeout);
+        }
+    }
+    if let Some(env) = c.raw("environment").and_then(|n| decode_env_map(n, d)) {
+        for (k, v) in env {
+            workflow.env.entry(k).or_insert(v);
+        }
+    }
+    c.finish(d);
+}
+
+fn workflow_steps_mut(workflow: &mut Workflow) -> Vec<&mut Step> {
+    match &mut workflow.body {
+        Body::Standard { steps } => steps.iter_mut().collect(),
+        Body::MapReduce(mr) => mr.map.agent_template.iter_mut().collect(),
+    }
+}
+
+impl Decode for MapPhase {
+    fn decode(node: &Node, d: &mut Decoder) -> Option<Self> {
+        let mut f = Fields::new(node, "map phase", d)?;
+        let input = f.req::<String>("input", d);
+        let agent_template = match f.raw("agent_template") {
+            Some(n) => phase_steps(n, "agent_template", d),
+            None => {
+                d.error_at(
+                    node,
+                    "missing-key",
+                    "the map phase needs an `agent_template` with the steps each item runs",
+                );
+                None
+            }
+        };
+        let max_parallel = f.raw("max_parallel").map(|n| decode_parallelism(n, d));
+        let agent_timeout = f
+            .raw("agent_timeout_secs")
+            .and_then(|n| Duration::decode(n, Unit::Seconds, d));
+        let phase = MapPhase {
+            input: input.unwrap_or_default(),
+            json_path: f
+                .opt::<String>("json_path", d)
+                .filter(|p| !p.trim().is_empty()),
+            filter: f.opt("filter", d),
+            sort_by: f.opt("sort_by", d),
+            distinct: f.opt("distinct", d),
+            offset: f.opt("offset", d).unwrap_or(0),
+            max_items: f.opt("max_items", d),
+            max_parallel: max_parallel
+                .flatten()
+                .unwrap_or(Parallelism::Count(DEFAULT_MAX_PARALLEL)),
+            item_id: f.opt("item_id", d),
+            agent_template: Vec::new(),
+            agent_timeout,
+            timeout_config: f.opt("timeout_config", d),
+        };
+        check_expressions(&mut f, d);
+        f.ignored("timeout_per_agent", "use `agent_timeout_secs`", d);
+        f.ignored("retry_on_failure", "use `error_policy.retry_config`", d);
+        f.finish(d);
+        Some(MapPhase {
+            agent_template: agent_template?,
+            ..phase
+        })
+    }
+}
+
+fn decode_parallelism(node: &Node, d: &mut Decoder) -> Option<Parallelism> {
+    let bad = |d: &mut Decoder| {
+        d.error_at(
+            node,
+            "bad-parallel",
+            format!(
+                "max_parallel must be at least 1, found `{}`",
+                node.scalar_text()
+            ),
+        );
+        d.diagnostics.last_mut().map(|x| {
+            x.hint = Some("use a number such as 4, or a variable such as `${WORKERS}`".into())
+        });
+        None
+    };
+    match &node.value {
+        Value::Int(n) if *n >= 1 => u32::try_from(*n).ok().map(Parallelism::Count),
+        Value::Str(s) if s.contains('$') => Some(Parallelism::Variable(s.clone())),
+        Value::Str(s) => match s.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => Some(Parallelism::Count(n)),
+            _ => bad(d),
+        },
+        _ => bad(d),
+    }
+}
+
+/// Parses the map's `json_path`, `filter`, `sort_by` and `distinct` now, so that a typo
+/// is reported before anything runs.
+fn check_expressions(f: &mut Fields, d: &mut Decoder) {
+    type Check = fn(&str) -> Result<(), ExprError>;
+    let checks: [(&'static str, Check); 4] = [
+        ("json_path", |e| JsonPath::parse(e).map(drop)),
+        ("filter", |e| Filter::parse(e).map(drop)),
+        ("sort_by", |e| SortSpec::parse(e).map(drop)),
+        ("distinct", validate_path),
+    ];
+    for (key, check) in checks {
+        let Some(node) = f.raw(key) else { continue };
+        let Some(text) = node.as_str() else { continue };
+        if text.trim().is_empty() {
+            continue;
+        }
+        if let Err(e) = check(text) {
+            let mut diag = Diagnostic::error(
+                "bad-expression",
+                Some(node.span),
+                format!(
+                    "invalid `{key}` at character {}: {}",
+                    e.offset + 1,
+                    e.message
+                ),
+            )
+            .with_width(text.chars().count());
+            diag.hint = e.hint;
+            d.push(diag);
+        }
+    }
+}
