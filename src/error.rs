@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 
+use crate::graph::PlanError;
 use crate::workflow::LoadError;
 
 /// A process exit status with a documented meaning.
@@ -43,6 +44,9 @@ pub enum Error {
     /// A workflow file could not be read.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// A valid workflow could not be compiled into a plan (bad map input, duplicate ids).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     /// A workflow file has errors; they were already printed as diagnostics.
     #[error("{file}: {errors} error{s} found; nothing was run", s = if *errors == 1 { "" } else { "s" })]
     Invalid {
@@ -73,6 +77,8 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Load(e) if e.is_environment() => ExitCode::Environment,
+            Error::Plan(e) if e.is_environment() => ExitCode::Environment,
+            Error::Plan(_) => ExitCode::Invalid,
             Error::Load(_) | Error::Invalid { .. } | Error::Usage { .. } => ExitCode::Invalid,
             Error::Write { .. } => ExitCode::Environment,
         }

@@ -1,7 +1,9 @@
 //! prodigy: run YAML workflows of shell and AI-agent steps like a build tool.
 
 pub mod cli;
+pub mod config;
 pub mod error;
+pub mod graph;
 pub mod report;
 mod run;
 pub mod suggest;

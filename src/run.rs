@@ -2,18 +2,22 @@
 
 use std::io::Write;
 
-use crate::cli::{Cli, Command, DiagnosticFormat, LoadArgs, ValidateArgs};
+use crate::cli::{
+    Cli, Command, DiagnosticFormat, GraphArgs, GraphFormat, LoadArgs, PlanFormat, RunArgs,
+    ValidateArgs,
+};
 use crate::error::{Error, ExitCode};
-use crate::report::diagnostic;
+use crate::graph::{Plan, PlanOptions};
+use crate::report::{self, diagnostic};
 use crate::workflow::{self, LoadOptions, Workflow};
 
 /// Runs one prodigy command and returns the exit code it earned.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Validate(args) => validate(&args),
-        _ => Err(Error::Usage {
-            message: "x".into(),
-        }),
+        Command::Graph(args) => graph(&args),
+        Command::Run(args) => run_workflow(&args),
+        Command::Schema => schema(),
     }
 }
 
@@ -108,5 +112,60 @@ pub fn load(
             file: source.name(),
             errors: checked.diagnostics.iter().filter(|d| d.is_error()).count(),
         }),
+    }
+}
+
+/// Loads, checks and compiles a workflow into a sealed plan.
+fn compile(
+    path: &std::path::Path,
+    load_args: &LoadArgs,
+    root: Option<&std::path::Path>,
+) -> Result<Plan, Error> {
+    let (_, workflow) = load(path, load_args)?;
+    let root = crate::config::workflow_root(path, root);
+    crate::graph::plan(
+        workflow,
+        PlanOptions {
+            root: &root,
+            profile: None,
+        },
+    )
+    .map_err(Error::from)
+}
+
+/// `prodigy graph WORKFLOW --format ...`.
+fn graph(args: &GraphArgs) -> Result<ExitCode, Error> {
+    let plan = compile(&args.workflow, &args.load, None)?;
+    let text = match args.format {
+        GraphFormat::Text => report::graph::text(&plan, args.expand),
+        GraphFormat::Dot => report::graph::dot(&plan, args.expand),
+        GraphFormat::Mermaid => report::graph::mermaid(&plan, args.expand),
+        GraphFormat::Json => report::graph::json(&plan).to_string() + "\n",
+    };
+    print_stdout(&text)
+}
+
+/// `prodigy run WORKFLOW`: with `--dry-run`, prints the plan and runs nothing.
+fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
+    let plan = compile(&args.workflow, &args.load, args.path.as_deref())?;
+    match args.dry_run {
+        Some(PlanFormat::Text) => print_stdout(&report::plan::text(&plan)),
+        Some(PlanFormat::Json) => print_stdout(&(report::graph::json(&plan).to_string() + "\n")),
+        None => Err(Error::Usage {
+            message: "running workflows is not available in this build yet; use `--dry-run` to see the plan".into(),
+        }),
+    }
+}
+
+/// `prodigy schema`: the JSON Schema of the workflow format.
+fn schema() -> Result<ExitCode, Error> {
+    print_stdout(&crate::workflow::json_schema::render())
+}
+
+/// Writes to stdout; a closed pipe (`prodigy graph | head`) is a quiet success.
+fn print_stdout(text: &str) -> Result<ExitCode, Error> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(write_error(e)),
+        _ => Ok(ExitCode::Success),
     }
 }

@@ -40,6 +40,13 @@ impl Decoder {
         );
     }
 
+    /// Adds a hint to the diagnostic recorded last.
+    pub fn hint(&mut self, hint: impl Into<String>) {
+        if let Some(last) = self.diagnostics.last_mut() {
+            last.hint = Some(hint.into());
+        }
+    }
+
     /// True if any error (not warning) was recorded.
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)

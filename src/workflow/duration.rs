@@ -117,21 +117,6 @@ impl Serialize for Duration {
     }
 }
 
-impl schemars::JsonSchema for Duration {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Duration".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A number in the field's unit, or a string with a unit: `500ms`, `30s`, `5m`, `1h30m`.",
-            "anyOf": [
-                {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|sec|secs|m|min|mins|h|hr|hrs|d))+$|^[0-9]+$"}
-            ]
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

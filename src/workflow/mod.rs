@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod input;
 pub mod interpolate;
+pub mod json_schema;
 pub mod parse;
 pub mod schema;
 pub mod source;

@@ -7,14 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::duration::Duration;
 use super::yaml::Span;
 
 /// A whole workflow file.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Workflow {
     /// The workflow's name (the file stem when not given).
     pub name: String,
@@ -45,7 +44,7 @@ pub struct Workflow {
 }
 
 /// The steps of a workflow.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "mode", rename_all = "lowercase")]
 pub enum Body {
     /// A list of steps run in order (or by their `needs`).
@@ -59,7 +58,7 @@ pub enum Body {
 }
 
 /// The phases of a map-reduce workflow.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MapReduce {
     /// Steps that run once before the map (they may write the input file).
     pub setup: Option<Setup>,
@@ -70,7 +69,7 @@ pub struct MapReduce {
 }
 
 /// The setup phase.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Setup {
     /// The steps.
     pub commands: Vec<Step>,
@@ -82,7 +81,7 @@ pub struct Setup {
 }
 
 /// The map phase: where items come from and what each agent runs.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MapPhase {
     /// A JSON file (relative to the workflow root) or a command printing items.
     pub input: String,
@@ -119,7 +118,7 @@ pub struct MapPhase {
 }
 
 /// A parallelism limit.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Parallelism {
     /// A fixed number (at least 1).
@@ -129,7 +128,7 @@ pub enum Parallelism {
 }
 
 /// The merge phase.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Merge {
     /// The steps.
     pub commands: Vec<Step>,
@@ -139,7 +138,7 @@ pub struct Merge {
 }
 
 /// Where steps run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Isolation {
     /// A git worktree per session, and per map worker.
@@ -150,7 +149,7 @@ pub enum Isolation {
 }
 
 /// One environment value.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum EnvValue {
     /// A fixed string (numbers and booleans are written as text).
@@ -181,7 +180,7 @@ pub enum EnvValue {
 }
 
 /// A secret variable.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Secret {
     /// A value, usually `${env:NAME}` or `${env.NAME}`.
@@ -199,7 +198,7 @@ pub enum Secret {
 }
 
 /// A named set of env overrides.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Profile {
     /// What the profile is for.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,7 +208,7 @@ pub struct Profile {
 }
 
 /// One step, in any phase.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     /// What the step does.
     pub action: Action,
@@ -266,12 +265,11 @@ pub struct Step {
     pub claude: ClaudeOptions,
     /// Where the step was written (not part of the meaning).
     #[serde(skip)]
-    #[schemars(skip)]
     pub span: Span,
 }
 
 /// What a step runs.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// A shell command, run with `sh -c`.
@@ -289,7 +287,7 @@ pub enum Action {
 }
 
 /// Settings of a claude step.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ClaudeOptions {
     /// `--model`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -306,7 +304,7 @@ pub struct ClaudeOptions {
 }
 
 /// Output capture settings.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Capture {
     /// The variable that receives the output (`capture:` or `capture_output: name`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -321,7 +319,7 @@ pub struct Capture {
 }
 
 /// How captured output is parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CaptureFormat {
     /// The text, trimmed.
@@ -338,7 +336,7 @@ pub enum CaptureFormat {
 }
 
 /// Which streams and facts a capture records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CaptureStreams {
     /// Standard output.
     pub stdout: bool,
@@ -365,7 +363,7 @@ impl Default for CaptureStreams {
 }
 
 /// The `write_file` step.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WriteFile {
     /// Relative path; `..` may not leave the workflow root.
     pub path: String,
@@ -380,7 +378,7 @@ pub struct WriteFile {
 }
 
 /// Formats of `write_file`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WriteFormat {
     /// Written as is.
@@ -393,7 +391,7 @@ pub enum WriteFormat {
 }
 
 /// The `foreach` step.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Foreach {
     /// The values: a list, or a command printing one per line.
     pub input: ForeachInput,
@@ -409,7 +407,7 @@ pub struct Foreach {
 }
 
 /// Where foreach values come from.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ForeachInput {
     /// A command printing one value per line.
@@ -419,7 +417,7 @@ pub enum ForeachInput {
 }
 
 /// 0.4.0's `goal_seek` step.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GoalSeek {
     /// What the loop tries to reach.
     pub goal: String,
@@ -439,7 +437,7 @@ pub struct GoalSeek {
 }
 
 /// What happens when a step fails (every form of `on_failure`, normalized).
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OnFailure {
     /// Handler steps, run in order.
     pub commands: Vec<Step>,
@@ -464,7 +462,7 @@ pub struct OnFailure {
 }
 
 /// Retrying a step.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub attempts: u32,
@@ -482,7 +480,7 @@ pub struct RetryPolicy {
 }
 
 /// Delay between retries.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Backoff {
     /// The same delay each time.
@@ -526,7 +524,7 @@ pub enum Backoff {
 }
 
 /// `validate`: check a step's result and repair until complete.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Validate {
     /// Commands that check (and write `result_file`).
     pub commands: Vec<Step>,
@@ -547,7 +545,7 @@ pub struct Validate {
 }
 
 /// Repair loop of `validate`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OnIncomplete {
     /// Repair commands.
     pub commands: Vec<Step>,
@@ -560,7 +558,7 @@ pub struct OnIncomplete {
 }
 
 /// What the job does when map items fail.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorPolicy {
     /// What happens to a failed item.
     pub on_item_failure: ItemFailure,
@@ -597,7 +595,7 @@ impl Default for ErrorPolicy {
 }
 
 /// What happens to a failed map item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemFailure {
     /// Keep it in the dead-letter queue for `dlq retry` and the next build.
@@ -613,7 +611,7 @@ pub enum ItemFailure {
 }
 
 /// When failures are reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCollection {
     /// All at the end.
@@ -625,7 +623,7 @@ pub enum ErrorCollection {
 }
 
 /// Circuit breaker settings.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CircuitBreaker {
     /// Consecutive failures that open the circuit.
     pub failure_threshold: u32,

@@ -92,9 +92,7 @@ fn decode_top(f: &mut Fields, default_name: &str, d: &mut Decoder) -> Option<Wor
                 "unknown-value",
                 format!("unknown mode `{}`", m.scalar_text()),
             );
-            d.diagnostics.last_mut().map(|x| {
-                x.hint = Some("use `mapreduce`, or leave `mode` out for a standard workflow".into())
-            });
+            d.hint("use `mapreduce`, or leave `mode` out for a standard workflow");
             return None;
         }
     };
@@ -232,9 +230,7 @@ fn decode_isolation(node: &Node, d: &mut Decoder) -> Option<Isolation> {
                 "unknown-value",
                 format!("unknown isolation `{}`", node.scalar_text()),
             );
-            d.diagnostics
-                .last_mut()
-                .map(|x| x.hint = Some("use `worktree` or `none`".into()));
+            d.hint("use `worktree` or `none`");
             None
         }
     }
@@ -332,9 +328,7 @@ fn decode_parallelism(node: &Node, d: &mut Decoder) -> Option<Parallelism> {
                 node.scalar_text()
             ),
         );
-        d.diagnostics.last_mut().map(|x| {
-            x.hint = Some("use a number such as 4, or a variable such as `${WORKERS}`".into())
-        });
+        d.hint("use a number such as 4, or a variable such as `${WORKERS}`");
         None
     };
     match &node.value {

@@ -120,11 +120,9 @@ fn check_strategy(node: &Node, d: &mut Decoder) {
             "unknown-value",
             format!("unknown on_failure strategy `{s}`"),
         );
-        d.diagnostics.last_mut().map(|x| {
-            x.hint = Some(match crate::suggest::suggest(s, KNOWN) {
-                Some(m) => format!("did you mean `{m}`?"),
-                None => format!("use one of: {}", KNOWN.join(", ")),
-            })
+        d.hint(match crate::suggest::suggest(s, KNOWN) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => format!("use one of: {}", KNOWN.join(", ")),
         });
     }
 }
@@ -277,9 +275,7 @@ fn backoff_of_kind(kind: &str, node: &Node, d: &mut Decoder) -> Option<&'static 
             "unknown-value",
             format!("unknown backoff type `{kind}`"),
         );
-        d.diagnostics
-            .last_mut()
-            .map(|x| x.hint = Some("use fixed, linear, exponential or fibonacci".into()));
+        d.hint("use fixed, linear, exponential or fibonacci");
     }
     found
 }
@@ -390,9 +386,7 @@ pub fn apply_policy_keys(f: &mut Fields, policy: &mut ErrorPolicy, d: &mut Decod
                     "out-of-range",
                     format!("failure_threshold {t} is not a rate from 0.0 to 1.0"),
                 );
-                d.diagnostics
-                    .last_mut()
-                    .map(|x| x.hint = Some("write 20% as 0.2".into()));
+                d.hint("write 20% as 0.2");
             }
             ok
         });
@@ -417,9 +411,7 @@ fn decode_item_failure(node: &Node, d: &mut Decoder) -> Option<ItemFailure> {
                     "unknown-value",
                     format!("unknown on_item_failure `{other}`"),
                 );
-                d.diagnostics.last_mut().map(|x| {
-                    x.hint = Some("use dlq, retry, skip, stop or custom:<handler_name>".into())
-                });
+                d.hint("use dlq, retry, skip, stop or custom:<handler_name>");
                 return None;
             }
         },
@@ -443,9 +435,7 @@ fn decode_collection(node: &Node, d: &mut Decoder) -> Option<ErrorCollection> {
             "unknown-value",
             format!("unknown error_collection `{text}`"),
         );
-        d.diagnostics
-            .last_mut()
-            .map(|x| x.hint = Some("use aggregate, immediate or batched:N".into()));
+        d.hint("use aggregate, immediate or batched:N");
     }
     parsed
 }

@@ -194,9 +194,7 @@ fn decode_action(f: &mut Fields, d: &mut Decoder) -> Option<Action> {
                 "conflicting-commands",
                 format!("a step runs one command, but this one has both `{first}` and `{second}`"),
             );
-            d.diagnostics
-                .last_mut()
-                .map(|diag| diag.hint = Some("split it into two steps".into()));
+            d.hint("split it into two steps");
             None
         }
     }
@@ -307,9 +305,7 @@ fn decode_capture_format(node: &Node, d: &mut Decoder) -> Option<CaptureFormat> 
                 "unknown-value",
                 format!("unknown capture format `{text}`"),
             );
-            d.diagnostics
-                .last_mut()
-                .map(|x| x.hint = Some("use one of: string, number, json, lines, boolean".into()));
+            d.hint("use one of: string, number, json, lines, boolean");
             return None;
         }
     };
@@ -326,9 +322,7 @@ fn decode_streams(node: &Node, d: &mut Decoder) -> Option<CaptureStreams> {
             "both" => (true, true),
             _ => {
                 d.error_at(node, "unknown-value", format!("unknown stream `{s}`"));
-                d.diagnostics
-                    .last_mut()
-                    .map(|x| x.hint = Some("use stdout, stderr or both".into()));
+                d.hint("use stdout, stderr or both");
                 return None;
             }
         };
@@ -410,9 +404,7 @@ impl Decode for WriteFile {
                         "unknown-value",
                         format!("unknown write_file format `{text}`"),
                     );
-                    d.diagnostics
-                        .last_mut()
-                        .map(|x| x.hint = Some("use text, json or yaml".into()));
+                    d.hint("use text, json or yaml");
                     None
                 }
             }
@@ -424,9 +416,7 @@ impl Decode for WriteFile {
                 && text.chars().all(|c| ('0'..='7').contains(&c));
             if !valid {
                 d.error_at(n, "bad-mode", format!("`{text}` is not an octal file mode"));
-                d.diagnostics
-                    .last_mut()
-                    .map(|x| x.hint = Some("write it like `0644` or `755`".into()));
+                d.hint("write it like `0644` or `755`");
             }
             valid.then_some(text)
         });
@@ -440,9 +430,7 @@ impl Decode for WriteFile {
                 "path-escape",
                 format!("`{p}` leaves the workflow directory"),
             );
-            d.diagnostics.last_mut().map(|x| {
-                x.hint = Some("write_file paths are relative and may not contain `..`".into())
-            });
+            d.hint("write_file paths are relative and may not contain `..`");
             return None;
         }
         Some(WriteFile {

@@ -1,0 +1,116 @@
+//! Node keys: everything in a node's definition that decides its result, hashed with
+//! blake3 over canonical JSON.
+//!
+//! What enters the key here (known when planning): the key schema version, the node
+//! kind, the step definition (or the map's agent template), the environment the
+//! workflow declares (secret values only as their hash), the item's JSON for a map
+//! item, and the declared `inputs:` patterns. Never absolute paths or the OS
+//! environment, so that two checkouts on two machines agree. What can only be known
+//! when running (input file contents, dependencies' output digests, the claude
+//! version) is added by the cache layer on top of this digest.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::node::{Digest, NodeKind};
+use crate::workflow::schema::{EnvValue, Secret, Step, Workflow};
+
+/// Bump when the key's meaning changes: old cache entries become misses, not errors.
+pub const KEY_SCHEMA_VERSION: u32 = 1;
+
+/// The hashed definition of one node.
+#[derive(Debug, Serialize)]
+pub struct NodeKey<'a> {
+    /// [`KEY_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The node kind.
+    pub kind: NodeKind,
+    /// Digest of the step, or of the agent template for a map item.
+    pub definition: Digest,
+    /// Digest of the declared environment.
+    pub env: Digest,
+    /// The map item, for a map-item node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<&'a serde_json::Value>,
+}
+
+impl NodeKey<'_> {
+    /// The blake3 digest of the key's canonical JSON.
+    pub fn digest(&self) -> Digest {
+        digest_of(self)
+    }
+}
+
+/// blake3 of the JSON encoding of `value` (struct fields in declaration order, maps
+/// sorted: our maps are `BTreeMap`s, and serde_json objects are sorted).
+pub fn digest_of<T: Serialize + ?Sized>(value: &T) -> Digest {
+    let mut hasher = HashWriter(blake3::Hasher::new());
+    // Writing to a hasher cannot fail, and our types always serialize.
+    let _ = serde_json::to_writer(&mut hasher, value);
+    Digest(*hasher.0.finalize().as_bytes())
+}
+
+struct HashWriter(blake3::Hasher);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Digest of one step's definition.
+pub fn step_digest(step: &Step) -> Digest {
+    digest_of(step)
+}
+
+/// Digest of a list of steps (the agent template).
+pub fn steps_digest(steps: &[Step]) -> Digest {
+    digest_of(steps)
+}
+
+/// The environment a workflow declares, with secret values replaced by their hash.
+#[derive(Serialize)]
+struct DeclaredEnv<'a> {
+    env: &'a BTreeMap<String, EnvValue>,
+    secrets: BTreeMap<&'a str, String>,
+    env_files: &'a [String],
+    passthrough: &'a [String],
+    profile: Option<(&'a str, &'a BTreeMap<String, EnvValue>)>,
+}
+
+/// Digest of the environment `workflow` declares, with the chosen `profile`.
+pub fn env_digest(workflow: &Workflow, profile: Option<&str>) -> Digest {
+    let secrets = workflow
+        .secrets
+        .iter()
+        .map(|(name, secret)| {
+            let text = match secret {
+                Secret::Value(v) => format!("value:{}", blake3::hash(v.as_bytes()).to_hex()),
+                Secret::Provider {
+                    provider,
+                    key,
+                    version,
+                } => {
+                    format!("{provider}:{key}:{}", version.as_deref().unwrap_or(""))
+                }
+            };
+            (name.as_str(), text)
+        })
+        .collect();
+    let profile = profile
+        .and_then(|p| workflow.profiles.get_key_value(p))
+        .map(|(k, v)| (k.as_str(), &v.env));
+    digest_of(&DeclaredEnv {
+        env: &workflow.env,
+        secrets,
+        env_files: &workflow.env_files,
+        passthrough: &workflow.env_passthrough,
+        profile,
+    })
+}

@@ -1,0 +1,9 @@
+//! Workflow -> a sealed DAG of nodes, each with a content hash.
+
+pub mod build;
+pub mod hash;
+pub mod items;
+pub mod node;
+
+pub use build::{Plan, PlanError, PlanOptions, plan};
+pub use node::{Digest, NodeKind, PlanNode, Work};

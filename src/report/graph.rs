@@ -1,0 +1,304 @@
+//! Renders a [`Plan`] as text, Graphviz DOT, Mermaid or JSON (`prodigy graph`).
+//!
+//! Large maps collapse into one group node in text, DOT and Mermaid unless `expand` is
+//! set; JSON always lists every node.
+
+use std::fmt::Write as _;
+
+use petgraph::graph::NodeIndex;
+use serde_json::json;
+
+use crate::graph::{NodeKind, Plan, PlanNode, Work};
+use crate::workflow::schema::{Action, Step};
+
+/// Maps with more items than this collapse into one group unless expanded.
+pub const COLLAPSE_AFTER: usize = 8;
+
+/// A short description of what a node does, for people.
+pub fn label(plan: &Plan, node: &PlanNode) -> String {
+    match &node.work {
+        Work::Step { .. } => plan.step(node).map_or_else(String::new, step_label),
+        Work::Item { item, .. } => truncate(&match item {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }),
+        Work::Pending { reason } => format!("expands at run time: {}", reason.describe()),
+    }
+}
+
+/// `shell: cargo test`, or the step's name when it has one.
+pub fn step_label(step: &Step) -> String {
+    if let Some(name) = &step.name {
+        return truncate(name);
+    }
+    let text = match &step.action {
+        Action::Shell(c) => format!("shell: {c}"),
+        Action::Claude(c) => format!("claude: {c}"),
+        Action::WriteFile(w) => format!("write_file: {}", w.path),
+        Action::Foreach(_) => "foreach".to_string(),
+        Action::GoalSeek(g) => format!("goal_seek: {}", g.goal),
+        Action::Ignored(key) => format!("{key} (ignored)"),
+    };
+    truncate(&text)
+}
+
+fn truncate(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let more = text.trim().lines().count() > 1;
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(59).collect::<String>())
+    } else if more {
+        format!("{line} …")
+    } else {
+        line.to_string()
+    }
+}
+
+/// A node to draw: one plan node, or a collapsed run of map items.
+enum Shown<'p> {
+    Node(NodeIndex, &'p PlanNode),
+    Items {
+        first: &'p PlanNode,
+        last: &'p PlanNode,
+        count: usize,
+        members: Vec<NodeIndex>,
+    },
+}
+
+/// The nodes to draw, in topological order, with big maps collapsed.
+fn shown(plan: &Plan, expand: bool) -> Vec<Shown<'_>> {
+    let items: Vec<(NodeIndex, &PlanNode)> = plan
+        .nodes()
+        .filter(|(_, n)| n.kind == NodeKind::MapItem)
+        .collect();
+    let collapse = !expand && items.len() > COLLAPSE_AFTER;
+    let mut out = Vec::new();
+    let mut placed = false;
+    for (index, node) in plan.nodes() {
+        if collapse && node.kind == NodeKind::MapItem {
+            if !placed {
+                placed = true;
+                out.push(Shown::Items {
+                    first: items[0].1,
+                    last: items[items.len() - 1].1,
+                    count: items.len(),
+                    members: {
+                        let mut m: Vec<NodeIndex> = items.iter().map(|(i, _)| *i).collect();
+                        m.sort_unstable();
+                        m
+                    },
+                });
+            }
+            continue;
+        }
+        out.push(Shown::Node(index, node));
+    }
+    out
+}
+
+/// Ids to draw for the dependencies of `index`, with collapsed items as one name.
+fn shown_deps(plan: &Plan, shown: &[Shown], index: NodeIndex) -> Vec<String> {
+    let mut deps: Vec<String> = Vec::new();
+    for dep in plan.dependencies(index) {
+        let name = group_of(shown, dep).unwrap_or_else(|| plan.node(dep).id.clone());
+        if !deps.contains(&name) {
+            deps.push(name);
+        }
+    }
+    deps
+}
+
+fn group_of(shown: &[Shown], index: NodeIndex) -> Option<String> {
+    shown.iter().find_map(|s| match s {
+        Shown::Items { members, .. } if members.binary_search(&index).is_ok() => {
+            Some(GROUP_ID.to_string())
+        }
+        _ => None,
+    })
+}
+
+/// The id of a collapsed map group.
+const GROUP_ID: &str = "map/*";
+
+fn group_label(first: &PlanNode, last: &PlanNode, count: usize) -> String {
+    format!("{count} map items: {} … {}", first.id, last.id)
+}
+
+/// The plan as an indented list: one line per node with its kind, label and needs.
+pub fn text(plan: &Plan, expand: bool) -> String {
+    let shown = shown(plan, expand);
+    let mut out = format!(
+        "workflow `{}`: {} nodes\n",
+        plan.workflow().name,
+        plan.len()
+    );
+    for s in &shown {
+        let (id, kind, label, deps) = match s {
+            Shown::Node(i, n) => (
+                n.id.clone(),
+                n.kind.as_str(),
+                label(plan, n),
+                shown_deps(plan, &shown, *i),
+            ),
+            Shown::Items {
+                first,
+                last,
+                count,
+                members,
+            } => (
+                GROUP_ID.to_string(),
+                "map-item",
+                group_label(first, last, *count),
+                shown_deps(plan, &shown, members[0]),
+            ),
+        };
+        let _ = writeln!(out, "{id}  [{kind}]  {label}");
+        if !deps.is_empty() {
+            let _ = writeln!(out, "    needs: {}", deps.join(", "));
+        }
+    }
+    out
+}
+
+/// The plan as a Graphviz digraph.
+pub fn dot(plan: &Plan, expand: bool) -> String {
+    let shown = shown(plan, expand);
+    let mut out = format!(
+        "digraph {} {{\n  rankdir=TB;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+        dot_quote(&plan.workflow().name)
+    );
+    let mut edges = String::new();
+    for s in &shown {
+        let (id, text, shape, deps) = match s {
+            Shown::Node(i, n) => (
+                n.id.clone(),
+                format!("{}\n{}", n.id, label(plan, n)),
+                shape(n.kind),
+                shown_deps(plan, &shown, *i),
+            ),
+            Shown::Items {
+                first,
+                last,
+                count,
+                members,
+            } => (
+                GROUP_ID.to_string(),
+                group_label(first, last, *count),
+                "box3d",
+                shown_deps(plan, &shown, members[0]),
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  {} [label={}, shape={shape}];",
+            dot_quote(&id),
+            dot_quote(&text)
+        );
+        for dep in deps {
+            let _ = writeln!(edges, "  {} -> {};", dot_quote(&dep), dot_quote(&id));
+        }
+    }
+    out.push_str(&edges);
+    out.push_str("}\n");
+    out
+}
+
+fn shape(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Step => "box",
+        NodeKind::MapItem => "component",
+        NodeKind::MapPending => "box3d",
+        NodeKind::Reduce => "invhouse",
+    }
+}
+
+fn dot_quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The plan as a Mermaid flowchart.
+pub fn mermaid(plan: &Plan, expand: bool) -> String {
+    let shown = shown(plan, expand);
+    let mut names: Vec<String> = Vec::new();
+    let mut out = String::from("flowchart TD\n");
+    let mut edges = String::new();
+    for (n, s) in shown.iter().enumerate() {
+        let (id, text, deps) = match s {
+            Shown::Node(i, node) => (
+                node.id.clone(),
+                format!("{}<br/>{}", node.id, label(plan, node)),
+                shown_deps(plan, &shown, *i),
+            ),
+            Shown::Items {
+                first,
+                last,
+                count,
+                members,
+            } => (
+                GROUP_ID.to_string(),
+                group_label(first, last, *count),
+                shown_deps(plan, &shown, members[0]),
+            ),
+        };
+        names.push(id);
+        let _ = writeln!(out, "  n{n}[\"{}\"]", mermaid_escape(&text));
+        for dep in deps {
+            if let Some(d) = names.iter().position(|x| *x == dep) {
+                let _ = writeln!(edges, "  n{d} --> n{n}");
+            }
+        }
+    }
+    out.push_str(&edges);
+    out
+}
+
+fn mermaid_escape(text: &str) -> String {
+    text.replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+        .replace("#lt;br/#gt;", "<br/>")
+}
+
+/// The whole plan as JSON: every node with its kind, label, dependencies and hash.
+pub fn json(plan: &Plan) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = plan
+        .nodes()
+        .map(|(index, node)| {
+            let mut value = json!({
+                "id": node.id,
+                "kind": node.kind,
+                "label": label(plan, node),
+                "needs": plan.dependencies(index).into_iter().map(|d| plan.node(d).id.clone()).collect::<Vec<_>>(),
+                "hash": node.digest,
+            });
+            if let Work::Item { index, item } = &node.work {
+                value["item_index"] = json!(index);
+                value["item"] = item.clone();
+            }
+            if let Work::Pending { reason } = &node.work {
+                value["pending"] = json!(reason);
+            }
+            value
+        })
+        .collect();
+    json!({
+        "schema_version": 1,
+        "workflow": plan.workflow().name,
+        "node_count": plan.len(),
+        "nodes": nodes,
+    })
+}
