@@ -1,0 +1,348 @@
+//! A small builder for CLI tests, in the style of casey/just's `tests/test.rs`: write
+//! files into a fresh `git init` repository in a temp dir, run the real `prodigy`
+//! binary there, and assert on its exit code, stdout, stderr and files.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use tempfile::TempDir;
+
+/// The root of this repository (fixtures under `testdata/` resolve against it).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `testdata/workflows/<dir>` directory of this repository.
+pub fn fixtures(dir: &str) -> PathBuf {
+    repo_root().join("testdata/workflows").join(dir)
+}
+
+/// The `.yml` files of a fixture directory, sorted, as paths relative to the repo root.
+pub fn fixture_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures(dir))
+        .unwrap_or_else(|e| panic!("cannot list fixtures in {dir}: {e}"))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .map(|p| p.strip_prefix(repo_root()).expect("under the repo").into())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no fixtures in testdata/workflows/{dir}");
+    files
+}
+
+/// One invocation of `prodigy`: where it runs, with what files and arguments.
+pub struct Test {
+    /// Keeps the temp dir alive; `None` when running in the repo root.
+    tempdir: Option<TempDir>,
+    /// The repository files are written to.
+    root: PathBuf,
+    /// Where prodigy runs (the root, or a directory in it).
+    cwd: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Test {
+    /// A test in a fresh temp dir holding an empty git repository.
+    pub fn new() -> Test {
+        let tempdir = tempfile::Builder::new()
+            .prefix("prodigy-test")
+            .tempdir()
+            .expect("create a temp dir");
+        let root = tempdir.path().to_path_buf();
+        git(&root, &["init", "--quiet"]);
+        Test {
+            tempdir: Some(tempdir),
+            cwd: root.clone(),
+            root,
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// A test that runs in this repository's root, for the committed fixtures.
+    pub fn in_repo() -> Test {
+        Test {
+            tempdir: None,
+            root: repo_root().to_path_buf(),
+            cwd: repo_root().to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Writes `contents` to `path` (relative to the test dir), creating directories.
+    pub fn file(self, path: &str, contents: impl AsRef<[u8]>) -> Test {
+        assert!(self.tempdir.is_some(), "never write files into the repo");
+        let path = self.root.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dirs");
+        }
+        std::fs::write(&path, contents).expect("write test file");
+        self
+    }
+
+    /// Appends one argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Test {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args<I, S>(mut self, args: I) -> Test
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// Sets an environment variable for the run.
+    pub fn env(mut self, key: &str, value: &str) -> Test {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs prodigy in `dir` (relative to the test dir, created if needed).
+    pub fn current_dir(mut self, dir: &str) -> Test {
+        assert!(self.tempdir.is_some(), "only inside a test dir");
+        self.cwd = self.root.join(dir);
+        std::fs::create_dir_all(&self.cwd).expect("create the working dir");
+        self
+    }
+
+    /// The test's repository (the temp dir, or this repo for [`Test::in_repo`]).
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Runs `prodigy` with the arguments given so far.
+    pub fn run(self) -> Output {
+        let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("prodigy");
+        cmd.current_dir(&self.cwd)
+            .args(&self.args)
+            .env_remove("GITHUB_ACTIONS")
+            .env("NO_COLOR", "1")
+            // A hang (an alias bomb, a cycle) fails the test instead of stalling CI.
+            .timeout(std::time::Duration::from_secs(120));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run prodigy");
+        Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stderr_bytes: out.stderr,
+            command: format!("prodigy {}", join(&self.args)),
+            root: self.root,
+            _tempdir: self.tempdir,
+        }
+    }
+}
+
+fn join(args: &[OsString]) -> String {
+    let parts: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
+    parts.join(" ")
+}
+
+/// Runs git in `dir`, panicking with its output when it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = StdCommand::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("git is on PATH");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What a run of `prodigy` produced; the assertions print everything on failure.
+pub struct Output {
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// stdout, lossily decoded.
+    pub stdout: String,
+    /// stderr, lossily decoded.
+    pub stderr: String,
+    /// stderr as bytes.
+    pub stderr_bytes: Vec<u8>,
+    command: String,
+    root: PathBuf,
+    _tempdir: Option<TempDir>,
+}
+
+impl Output {
+    fn report(&self) -> String {
+        format!(
+            "command: {}\nexit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command,
+            self.code,
+            clip(&self.stdout),
+            clip(&self.stderr)
+        )
+    }
+
+    /// Asserts the exit code.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Output {
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "wrong exit code\n{}",
+            self.report()
+        );
+        self.no_panic()
+    }
+
+    /// Asserts exit code 0.
+    #[track_caller]
+    pub fn success(&self) -> &Output {
+        self.code(0)
+    }
+
+    /// Asserts that prodigy did not panic.
+    #[track_caller]
+    pub fn no_panic(&self) -> &Output {
+        assert!(
+            !self.stderr.contains("panicked"),
+            "prodigy panicked\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts stdout exactly.
+    #[track_caller]
+    pub fn stdout_eq(&self, expected: &str) -> &Output {
+        assert_eq!(
+            self.stdout,
+            expected,
+            "unexpected stdout\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts stderr exactly.
+    #[track_caller]
+    pub fn stderr_eq(&self, expected: &str) -> &Output {
+        assert_eq!(
+            self.stderr,
+            expected,
+            "unexpected stderr\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts that stdout contains `needle`.
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Output {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts that stderr contains `needle`.
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Output {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts that stderr does not contain `needle`.
+    #[track_caller]
+    pub fn stderr_lacks(&self, needle: &str) -> &Output {
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr has {needle:?}\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// The first line of stderr.
+    pub fn first_stderr_line(&self) -> &str {
+        self.stderr.lines().next().unwrap_or("")
+    }
+
+    /// stdout parsed as one JSON document.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", self.report()))
+    }
+
+    /// stdout parsed as JSON Lines.
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not a JSON line: {e}: {line}\n{}", self.report()))
+            })
+            .collect()
+    }
+
+    /// Whether `path` (relative to the test's repository) exists.
+    pub fn exists(&self, path: &str) -> bool {
+        self.root.join(path).exists()
+    }
+}
+
+/// Keeps failure messages readable when an output is huge.
+fn clip(text: &str) -> String {
+    const MAX: usize = 4000;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
+/// True for a string of exactly `len` lowercase hex digits.
+pub fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The nodes of a `graph --format json` / `--dry-run=json` document as `(id, node)`.
+pub fn nodes(plan: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    plan["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `nodes` array in {plan}"))
+        .iter()
+        .map(|n| (n["id"].as_str().expect("node id").to_string(), n.clone()))
+        .collect()
+}
+
+/// The `needs` of the node `id` in a JSON plan.
+pub fn needs(plan: &serde_json::Value, id: &str) -> Vec<String> {
+    let (_, node) = nodes(plan)
+        .into_iter()
+        .find(|(n, _)| n == id)
+        .unwrap_or_else(|| panic!("no node `{id}` in {plan}"));
+    node["needs"]
+        .as_array()
+        .expect("needs array")
+        .iter()
+        .map(|n| n.as_str().expect("need id").to_string())
+        .collect()
+}
