@@ -66,6 +66,8 @@ fn compile_map(bencher: divan::Bencher, items: usize) {
             PlanOptions {
                 root: dir.path(),
                 profile: None,
+                os_env: &Default::default(),
+                stage: prodigy::graph::Stage::Whole,
             },
         )
         .expect("plan");

@@ -111,6 +111,24 @@ pub struct RunArgs {
     /// The repository to run in (default: the current directory).
     #[arg(short = 'p', long = "path")]
     pub path: Option<PathBuf>,
+    /// Nodes running at once (default: the map's `max_parallel`, else the CPU count).
+    #[arg(short = 'j', long = "jobs", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// After a failed step, keep running everything that does not depend on it.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Stream every step's output as it runs (otherwise only failed steps show output).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Choose an env profile defined under `profiles:`.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Write a JSON summary of the run to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// Write every event of the run to this file as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
     /// Loading options.
     #[command(flatten)]
     pub load: LoadArgs,

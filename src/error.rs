@@ -48,13 +48,16 @@ pub enum Error {
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// A workflow file has errors; they were already printed as diagnostics.
-    #[error("{file}: {errors} error{s} found; nothing was run", s = if *errors == 1 { "" } else { "s" })]
+    #[error("{file}: {} found; nothing was run", crate::report::plural(*errors, "error"))]
     Invalid {
         /// The file as the user named it.
         file: String,
         /// How many errors were printed.
         errors: usize,
     },
+    /// A job could not start (its environment, its map input, its plan).
+    #[error(transparent)]
+    Job(#[from] crate::exec::job::JobError),
     /// The command line asks for something that cannot be done.
     #[error("{message}")]
     Usage {
@@ -79,6 +82,10 @@ impl Error {
             Error::Load(e) if e.is_environment() => ExitCode::Environment,
             Error::Plan(e) if e.is_environment() => ExitCode::Environment,
             Error::Plan(_) => ExitCode::Invalid,
+            Error::Job(crate::exec::job::JobError::Plan(e)) if e.is_environment() => {
+                ExitCode::Environment
+            }
+            Error::Job(_) => ExitCode::WorkflowFailed,
             Error::Load(_) | Error::Invalid { .. } | Error::Usage { .. } => ExitCode::Invalid,
             Error::Write { .. } => ExitCode::Environment,
         }

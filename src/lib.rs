@@ -3,6 +3,8 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod exec;
+pub mod fs;
 pub mod graph;
 pub mod report;
 mod run;

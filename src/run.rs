@@ -7,8 +7,15 @@ use crate::cli::{
     ValidateArgs,
 };
 use crate::error::{Error, ExitCode};
-use crate::graph::{Plan, PlanOptions};
+use crate::exec::cancel::CancelToken;
+use crate::exec::job::{self, JobOptions};
+use crate::exec::scheduler::StopReason;
+use crate::exec::signals;
+use crate::graph::{NodeKind, Plan, PlanOptions};
+use crate::report::human::{Reporter, Style};
+use crate::report::mask::Masker;
 use crate::report::{self, diagnostic};
+use crate::workflow::schema::Isolation;
 use crate::workflow::{self, LoadOptions, Workflow};
 
 /// Runs one prodigy command and returns the exit code it earned.
@@ -32,14 +39,13 @@ impl From<&LoadArgs> for LoadOptions {
 /// `prodigy validate FILE...`: every file, every problem; exit 2 when any has errors.
 fn validate(args: &ValidateArgs) -> Result<ExitCode, Error> {
     let mut invalid = false;
-    let stdout = std::io::stdout();
     for path in &args.files {
         let (name, diags) = match workflow::source::read(path) {
             Ok(source) => {
                 let checked = workflow::check(&source, (&args.load).into());
                 if args.format == DiagnosticFormat::Human {
                     for d in &checked.diagnostics {
-                        eprint!("{}", diagnostic::render(d, &source.name(), &source.text));
+                        report::eprint(&diagnostic::render(d, &source.name(), &source.text));
                     }
                 }
                 (source.name(), checked.diagnostics)
@@ -51,7 +57,7 @@ fn validate(args: &ValidateArgs) -> Result<ExitCode, Error> {
                     e.to_string(),
                 );
                 if args.format == DiagnosticFormat::Human {
-                    eprintln!("error: {e}");
+                    report::eprint(&format!("error: {e}\n"));
                 }
                 (path.display().to_string(), vec![diag])
             }
@@ -60,20 +66,20 @@ fn validate(args: &ValidateArgs) -> Result<ExitCode, Error> {
         invalid |= errors > 0;
         match args.format {
             DiagnosticFormat::Json => {
-                let line = diagnostic::to_json(&name, &diags).to_string();
-                writeln!(stdout.lock(), "{line}").map_err(write_error)?;
+                print_stdout(&format!("{}\n", diagnostic::to_json(&name, &diags)))?;
             }
             DiagnosticFormat::Human if errors == 0 => {
-                let warnings = diags.len();
-                let note = if warnings == 0 {
-                    String::new()
-                } else {
-                    format!(" ({warnings} warning{})", plural(warnings))
+                let note = match diags.len() {
+                    0 => String::new(),
+                    n => format!(" ({})", report::plural(n, "warning")),
                 };
-                writeln!(stdout.lock(), "{name}: valid{note}").map_err(write_error)?;
+                print_stdout(&format!("{name}: valid{note}\n"))?;
             }
             DiagnosticFormat::Human => {
-                eprintln!("{name}: {errors} error{} found", plural(errors));
+                report::eprint(&format!(
+                    "{name}: {} found\n",
+                    report::plural(errors, "error")
+                ));
             }
         }
     }
@@ -82,10 +88,6 @@ fn validate(args: &ValidateArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::Success
     })
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 fn write_error(source: std::io::Error) -> Error {
@@ -104,7 +106,7 @@ pub fn load(
     let source = workflow::source::read(path)?;
     let checked = workflow::check(&source, args.into());
     for d in &checked.diagnostics {
-        eprint!("{}", diagnostic::render(d, &source.name(), &source.text));
+        report::eprint(&diagnostic::render(d, &source.name(), &source.text));
     }
     match checked.workflow {
         Some(w) => Ok((source, w)),
@@ -123,14 +125,14 @@ fn compile(
 ) -> Result<Plan, Error> {
     let (_, workflow) = load(path, load_args)?;
     let root = crate::config::workflow_root(path, root);
-    crate::graph::plan(
-        workflow,
-        PlanOptions {
-            root: &root,
-            profile: None,
-        },
-    )
-    .map_err(Error::from)
+    let env = crate::config::Env::read();
+    let options = PlanOptions {
+        root: &root,
+        profile: None,
+        stage: crate::graph::Stage::Whole,
+        os_env: &env.os_env,
+    };
+    crate::graph::plan(workflow, options).map_err(Error::from)
 }
 
 /// `prodigy graph WORKFLOW --format ...`.
@@ -145,16 +147,144 @@ fn graph(args: &GraphArgs) -> Result<ExitCode, Error> {
     print_stdout(&text)
 }
 
-/// `prodigy run WORKFLOW`: with `--dry-run`, prints the plan and runs nothing.
+/// `prodigy run WORKFLOW`: runs every node (`--dry-run` prints the plan instead).
 fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
-    let plan = compile(&args.workflow, &args.load, args.path.as_deref())?;
-    match args.dry_run {
-        Some(PlanFormat::Text) => print_stdout(&report::plan::text(&plan)),
-        Some(PlanFormat::Json) => print_stdout(&(report::graph::json(&plan).to_string() + "\n")),
-        None => Err(Error::Usage {
-            message: "running workflows is not available in this build yet; use `--dry-run` to see the plan".into(),
-        }),
+    if let Some(format) = args.dry_run {
+        let plan = compile(&args.workflow, &args.load, args.path.as_deref())?;
+        let text = match format {
+            PlanFormat::Text => report::plan::text(&plan),
+            PlanFormat::Json => report::graph::json(&plan).to_string() + "\n",
+        };
+        return print_stdout(&text);
     }
+    let (_, workflow) = load(&args.workflow, &args.load)?;
+    let root = crate::config::workflow_root(&args.workflow, args.path.as_deref());
+    let env = crate::config::Env::read();
+    let params = params(args)?;
+    if let Some(profile) = &args.profile
+        && !workflow.profiles.contains_key(profile)
+    {
+        let known: Vec<&str> = workflow.profiles.keys().map(String::as_str).collect();
+        return Err(Error::Usage {
+            message: format!(
+                "no profile `{profile}` in the workflow (profiles: {})",
+                known.join(", ")
+            ),
+        });
+    }
+    let job_id = crate::config::job_id(&workflow.name);
+    let options = JobOptions {
+        root: &root,
+        jobs: args.jobs.map(|j| j as usize),
+        keep_going: args.keep_going,
+        claude_bin: &env.claude_bin,
+        stream_output: args.verbose,
+        args: &args.args,
+        params: &params,
+        profile: args.profile.as_deref(),
+        os_env: std::sync::Arc::clone(&env.os_env),
+        job_id: &job_id,
+        grace: std::time::Duration::from_secs(2),
+    };
+    let cancel = CancelToken::new();
+    signals::cancel_on_signals(&cancel).map_err(|source| Error::Write {
+        path: "<signal handlers>".into(),
+        source,
+    })?;
+    let prepared = job::prepare(&workflow, &options, &cancel)?;
+    let events = match &args.events {
+        Some(path) => Some(std::fs::File::create(path).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let style = Style {
+        color: env.color,
+        progress: env.progress,
+        verbose: args.verbose,
+    };
+    let mut reporter = Reporter::new(
+        style,
+        Masker::new(prepared.secrets.clone()),
+        &job_id,
+        events,
+        None,
+    );
+    if workflow.isolation == Isolation::Worktree {
+        reporter.line("warning: worktree isolation is not implemented yet; steps run in place in the workflow root (set `isolation: none` to silence this)");
+    }
+    reporter.line(&format!(
+        "Running workflow `{}` (job {job_id})",
+        workflow.name
+    ));
+    let outcome = job::run(&workflow, prepared, &options, &cancel, &mut |event| {
+        reporter.handle(event)
+    })?;
+    let records = &reporter.records;
+    let failed_steps = records
+        .iter()
+        .any(|r| r.status == "failed" && r.kind != NodeKind::MapItem);
+    let (status, code) = match (&outcome.stopped, failed_steps, outcome.map.failed) {
+        (Some(StopReason::Interrupted), _, _) => ("interrupted", ExitCode::Interrupted),
+        (Some(_), _, _) | (None, true, _) => ("failed", ExitCode::WorkflowFailed),
+        (None, false, n) if n > 0 => ("items_failed", ExitCode::ItemsInDlq),
+        _ => ("succeeded", ExitCode::Success),
+    };
+    let summary = reporter.finish(&workflow.name, status);
+    reporter.line(&summary.line());
+    if let Some(cost) = summary.cost_line() {
+        reporter.line(&cost);
+    }
+    if code == ExitCode::ItemsInDlq {
+        reporter.line(&format!(
+            "{} map item(s) failed; they are kept for `prodigy dlq retry {job_id}`",
+            outcome.map.failed
+        ));
+    }
+    if let Some(path) = &args.summary_json {
+        let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
+        crate::fs::write_atomic(path, text.as_bytes()).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(code)
+}
+
+/// `--param K=V` and `--param-file` values; values that parse as JSON keep their type.
+fn params(args: &RunArgs) -> Result<std::collections::BTreeMap<String, serde_json::Value>, Error> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(path) = &args.param_file {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Usage {
+            message: format!("cannot read --param-file `{}`: {e}", path.display()),
+        })?;
+        let node = crate::workflow::yaml::parse(&text).map_err(|e| Error::Usage {
+            message: format!("--param-file `{}`: {}", path.display(), e.message),
+        })?;
+        match node.to_json() {
+            serde_json::Value::Object(map) => out.extend(map),
+            _ => {
+                return Err(Error::Usage {
+                    message: format!(
+                        "--param-file `{}` must hold a mapping of names to values",
+                        path.display()
+                    ),
+                });
+            }
+        }
+    }
+    for param in &args.params {
+        let Some((key, value)) = param.split_once('=') else {
+            return Err(Error::Usage {
+                message: format!("--param `{param}` must look like KEY=VALUE"),
+            });
+        };
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        out.insert(key.trim().to_string(), value);
+    }
+    Ok(out)
 }
 
 /// `prodigy schema`: the JSON Schema of the workflow format.

@@ -5,7 +5,7 @@
 //! A [`PlanBuilder`] is mutable; [`PlanBuilder::seal`] checks that the graph is acyclic
 //! and freezes it into a [`Plan`], the only form the rest of prodigy accepts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use super::hash::{KEY_SCHEMA_VERSION, NodeKey, env_digest, step_digest, steps_di
 use super::items::{self, Items, ItemsLoadError};
 use super::node::{Digest, NodeKind, PlanNode, Work};
 use crate::workflow::interpolate::Phase;
-use crate::workflow::schema::{Body, MapReduce, Step, Workflow};
+use crate::workflow::schema::{Body, EnvValue, MapReduce, Step, Workflow};
 
 /// Why a workflow could not be compiled into a plan.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +82,21 @@ pub struct PlanOptions<'a> {
     pub root: &'a Path,
     /// The env profile chosen with `--profile`.
     pub profile: Option<&'a str>,
+    /// Which part of a map-reduce to plan.
+    pub stage: Stage<'a>,
+    /// The OS environment: values of `env_passthrough` variables enter node keys.
+    pub os_env: &'a BTreeMap<String, String>,
+}
+
+/// Which part of a map-reduce workflow a plan covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage<'a> {
+    /// Everything; items are read from the input file when they can be (graph, dry run).
+    Whole,
+    /// Only the setup steps (run first, since setup may write the input).
+    Setup,
+    /// Everything, with the items read when the job ran setup.
+    WithItems(&'a [serde_json::Value]),
 }
 
 /// A sealed, acyclic plan: nodes in a fixed topological order.
@@ -157,12 +172,14 @@ pub fn phase_steps(workflow: &Workflow, phase: Phase) -> &[Step] {
 
 /// Compiles `workflow` into a sealed plan.
 pub fn plan(workflow: Workflow, options: PlanOptions) -> Result<Plan, PlanError> {
-    let mut builder = PlanBuilder::new(env_digest(&workflow, options.profile));
+    let mut builder = PlanBuilder::new(env_digest(&workflow, options.profile, options.os_env));
     match &workflow.body {
         Body::Standard { steps } => {
             builder.add_phase(Phase::Standard, NodeKind::Step, "step", steps, &[])?;
         }
-        Body::MapReduce(mr) => builder.add_mapreduce(mr, options.root)?,
+        Body::MapReduce(mr) => {
+            builder.add_mapreduce(mr, options, &static_env(&workflow, options))?
+        }
     }
     builder.seal(workflow)
 }
@@ -273,10 +290,20 @@ impl PlanBuilder {
         })
     }
 
-    fn add_mapreduce(&mut self, mr: &MapReduce, root: &Path) -> Result<(), PlanError> {
+    fn add_mapreduce(
+        &mut self,
+        mr: &MapReduce,
+        options: PlanOptions,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(), PlanError> {
         let setup = mr.setup.as_ref().map_or(&[][..], |s| &s.commands[..]);
         let setup_sinks = self.add_phase(Phase::Setup, NodeKind::Step, "setup", setup, &[])?;
-        let map_nodes = match items::load(root, mr)? {
+        let items = match options.stage {
+            Stage::Setup => return Ok(()),
+            Stage::WithItems(items) => Items::Known(items.to_vec()),
+            Stage::Whole => items::load(options.root, mr, env)?,
+        };
+        let map_nodes = match items {
             Items::Known(items) => self.add_items(mr, items, &setup_sinks)?,
             Items::Pending(reason) => {
                 let digest = self.key(
@@ -392,6 +419,32 @@ fn stable_toposort(graph: &DiGraph<PlanNode, ()>) -> Option<Vec<NodeIndex>> {
         }
     }
     (order.len() == graph.node_count()).then_some(order)
+}
+
+/// The env values known when planning: the workflow's static `env` and the
+/// passthrough variables' OS values.
+fn static_env(workflow: &Workflow, options: PlanOptions) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = workflow
+        .env
+        .iter()
+        .chain(
+            options
+                .profile
+                .and_then(|p| workflow.profiles.get(p))
+                .into_iter()
+                .flat_map(|p| p.env.iter()),
+        )
+        .filter_map(|(k, v)| match v {
+            EnvValue::Static(s) => Some((k.clone(), s.clone())),
+            _ => None,
+        })
+        .collect();
+    for name in &workflow.env_passthrough {
+        if let Some(value) = options.os_env.get(name) {
+            env.insert(name.clone(), value.clone());
+        }
+    }
+    env
 }
 
 /// `map/item_<n>`, or `map/<value of the item_id field>`.

@@ -80,12 +80,17 @@ struct DeclaredEnv<'a> {
     env: &'a BTreeMap<String, EnvValue>,
     secrets: BTreeMap<&'a str, String>,
     env_files: &'a [String],
-    passthrough: &'a [String],
+    passthrough: BTreeMap<&'a str, Option<&'a str>>,
     profile: Option<(&'a str, &'a BTreeMap<String, EnvValue>)>,
 }
 
-/// Digest of the environment `workflow` declares, with the chosen `profile`.
-pub fn env_digest(workflow: &Workflow, profile: Option<&str>) -> Digest {
+/// Digest of the environment `workflow` declares, with the chosen `profile` and the
+/// OS values of its `env_passthrough` variables.
+pub fn env_digest(
+    workflow: &Workflow,
+    profile: Option<&str>,
+    os_env: &BTreeMap<String, String>,
+) -> Digest {
     let secrets = workflow
         .secrets
         .iter()
@@ -110,7 +115,11 @@ pub fn env_digest(workflow: &Workflow, profile: Option<&str>) -> Digest {
         env: &workflow.env,
         secrets,
         env_files: &workflow.env_files,
-        passthrough: &workflow.env_passthrough,
+        passthrough: workflow
+            .env_passthrough
+            .iter()
+            .map(|n| (n.as_str(), os_env.get(n).map(String::as_str)))
+            .collect(),
         profile,
     })
 }

@@ -1,11 +1,13 @@
 //! Expanding a map's items when planning: read the input file (when it exists and
 //! setup does not write it) and run the input pipeline.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::workflow::input::{
     ExprError, Filter, ItemsError, JsonPath, Pipeline, SortSpec, parse_root,
 };
+use crate::workflow::interpolate::{Segment, Template};
 use crate::workflow::schema::{MapPhase, MapReduce, Step};
 
 use super::node::PendingReason;
@@ -97,13 +99,23 @@ pub fn is_file_input(root: &Path, input: &str) -> bool {
 }
 
 /// Reads the map's items relative to `root`, or says why they come at run time.
-pub fn load(root: &Path, mr: &MapReduce) -> Result<Items, ItemsLoadError> {
-    let input = mr.map.input.trim();
+/// `${VAR}` in the input is resolved from `env` (the workflow's static env and the
+/// passthrough variables); an input that needs other variables is pending.
+pub fn load(
+    root: &Path,
+    mr: &MapReduce,
+    env: &BTreeMap<String, String>,
+) -> Result<Items, ItemsLoadError> {
+    let Some(input) = resolve_input(mr.map.input.trim(), env) else {
+        return Ok(Items::Pending(PendingReason::Variables));
+    };
+    let input = input.as_str();
     if !is_file_input(root, input) {
         return Ok(Items::Pending(PendingReason::Command));
     }
     let setup = mr.setup.as_ref().map_or(&[][..], |s| &s.commands[..]);
-    if setup_mentions(setup, input) {
+    let exists = root.join(input).is_file();
+    if setup_mentions(setup, input) || (!exists && !setup.is_empty()) {
         return Ok(Items::Pending(PendingReason::WrittenBySetup));
     }
     let path = root.join(input);
@@ -119,6 +131,22 @@ pub fn load(root: &Path, mr: &MapReduce) -> Result<Items, ItemsLoadError> {
         source,
     })?;
     Ok(Items::Known(pipeline(&mr.map)?.apply(document)))
+}
+
+/// The input with `${NAME}` / `${env.NAME}` replaced from `env`; `None` when it uses
+/// variables only known at run time.
+fn resolve_input(input: &str, env: &BTreeMap<String, String>) -> Option<String> {
+    let template = Template::parse(input).ok()?;
+    template
+        .render(&|path| {
+            let name = match (path.root.as_str(), path.segments.as_slice()) {
+                ("env", [Segment::Field(name)]) => name.as_str(),
+                (name, []) => name,
+                _ => return None,
+            };
+            env.get(name).map(|v| serde_json::Value::String(v.clone()))
+        })
+        .ok()
 }
 
 /// Whether a setup step names the input file (so it may write it).

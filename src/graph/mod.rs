@@ -5,5 +5,5 @@ pub mod hash;
 pub mod items;
 pub mod node;
 
-pub use build::{Plan, PlanError, PlanOptions, plan};
+pub use build::{Plan, PlanError, PlanOptions, Stage, plan};
 pub use node::{Digest, NodeKind, PlanNode, Work};

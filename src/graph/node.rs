@@ -60,8 +60,10 @@ pub enum Work {
 pub enum PendingReason {
     /// `input` is a command.
     Command,
-    /// `input` is a file that setup writes.
+    /// `input` is a file that setup writes (or may write: it does not exist yet).
     WrittenBySetup,
+    /// `input` uses variables known only at run time.
+    Variables,
 }
 
 impl PendingReason {
@@ -70,6 +72,7 @@ impl PendingReason {
         match self {
             PendingReason::Command => "the input is a command",
             PendingReason::WrittenBySetup => "setup writes the input file",
+            PendingReason::Variables => "the input uses variables set at run time",
         }
     }
 }

@@ -132,9 +132,9 @@ fn group_label(first: &PlanNode, last: &PlanNode, count: usize) -> String {
 pub fn text(plan: &Plan, expand: bool) -> String {
     let shown = shown(plan, expand);
     let mut out = format!(
-        "workflow `{}`: {} nodes\n",
+        "workflow `{}`: {}\n",
         plan.workflow().name,
-        plan.len()
+        super::plural(plan.len(), "node")
     );
     for s in &shown {
         let (id, kind, label, deps) = match s {

@@ -36,6 +36,11 @@ pub fn text(plan: &Plan) -> String {
         .filter(|(_, c)| *c > 0)
         .map(|(k, c)| format!("{c} {}", k.as_str()))
         .collect();
-    let _ = writeln!(out, "{} nodes would run: {}", plan.len(), parts.join(", "));
+    let _ = writeln!(
+        out,
+        "{} would run: {}",
+        super::plural(plan.len(), "node"),
+        parts.join(", ")
+    );
     out
 }

@@ -9,16 +9,7 @@ use crate::support::{Test, fixture_files, fixtures};
 
 /// Valid fixtures that `prodigy graph` cannot compile yet, with the ignored test that
 /// shows the bug. Remove an entry when its test passes.
-const GRAPH_BUGS: &[(&str, &str)] = &[
-    (
-        "old-book-docs-drift.yml",
-        "map_input::map_input_path_is_interpolated_with_the_workflow_env",
-    ),
-    (
-        "old-capture-output-custom-vars.yml",
-        "map_input::map_input_that_setup_may_write_is_pending",
-    ),
-];
+const GRAPH_BUGS: &[(&str, &str)] = &[];
 
 /// Invalid fixtures whose diagnostics are not yet what a user should see, so they have
 /// no `.expected` file to bless; each names the ignored test that shows the problem.

@@ -299,7 +299,6 @@ fn legacy_steps_are_shown_as_claude_commands() {
 }
 
 #[test]
-#[ignore = "bug: a one-node plan says `1 nodes` (graph header and dry-run summary)"]
 fn one_node_is_singular() {
     let flow = "- shell: make\n";
     Test::new()

@@ -268,7 +268,6 @@ fn secret_values_change_hashes_but_never_appear_in_output() {
 }
 
 #[test]
-#[ignore = "bug: the OS value of an `env_passthrough` variable does not enter the node hash (design brief section 4)"]
 fn env_passthrough_values_enter_the_hash() {
     let flow = "env_passthrough: [DEPLOY_TARGET]\ncommands:\n  - shell: deploy\n";
     let a = hashes(

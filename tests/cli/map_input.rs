@@ -132,7 +132,6 @@ fn a_map_input_that_is_not_json_is_an_error() {
 }
 
 #[test]
-#[ignore = "bug: errors whose message already includes their cause print it again as `caused by:`"]
 fn an_error_cause_is_printed_once() {
     Test::new()
         .file("items.json", "[{\"a\": 1},")
@@ -151,7 +150,6 @@ fn an_error_cause_is_printed_once() {
 // ---- bugs (ignored until fixed) ----
 
 #[test]
-#[ignore = "bug: a map `input` path is not interpolated: `${DIR}/items.json` is looked up literally"]
 fn map_input_path_is_interpolated_with_the_workflow_env() {
     let output = Test::new()
         .file("data/items.json", r#"["a", "b"]"#)
@@ -170,7 +168,6 @@ fn map_input_path_is_interpolated_with_the_workflow_env() {
 }
 
 #[test]
-#[ignore = "bug: a missing map input file is an error even when setup runs first and may create it (only a setup step naming the file counts)"]
 fn map_input_that_setup_may_write_is_pending() {
     let flow = "mode: mapreduce\nsetup:\n  - claude: /prepare-work-items\nmap:\n  input: items.json\n  agent_template:\n    - shell: echo ${item}\n";
     Test::new()

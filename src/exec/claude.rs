@@ -1,0 +1,1012 @@
+//! The contract with the Claude Code CLI (`claude`): the argv prodigy passes, the
+//! stream-json it reads back, and how a call's outcome is judged. Pure: `exec::action`
+//! spawns the process with the shared process runner and hands the captured output here;
+//! `testdata/fake-claude` plays the CLI in tests.
+//!
+//! Observed on Claude Code 2.1.197, and why the code looks the way it does:
+//! - `--allowedTools` and `--add-dir` are variadic: they swallow every following argument
+//!   that does not start with `-`, prompt included. So the prompt always comes after `--`
+//!   (which the CLI honours; it also lets a prompt start with `-`).
+//! - A failed call may say `subtype: success` with `is_error: true` and exit 1 (`Not logged
+//!   in`): success is exit code 0 *and* `is_error: false`, never the subtype.
+//! - Error subtypes (`error_max_budget_usd`, `error_max_turns`, `error_during_execution`)
+//!   carry `errors: [..]` and no `result`.
+//! - `--session-id` must be a UUID and must not have been used before in the same working
+//!   directory (`Error: Session ID .. is already in use.`), so its seed must differ per
+//!   attempt and per run.
+//! - Argument errors go to stderr with exit 1 and no JSON; a bad `--max-budget-usd` prints a
+//!   stack trace after the `error:` line, so the reason is the last `error` line of stderr.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One claude call, as the step asked for it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClaudeRequest<'a> {
+    /// The prompt, passed as the last argument after `--`.
+    pub prompt: &'a str,
+    /// `--model` (an alias such as `sonnet` or a full model name).
+    pub model: Option<&'a str>,
+    /// `--permission-mode` (acceptEdits, auto, bypassPermissions, default, dontAsk, plan).
+    pub permission_mode: Option<&'a str>,
+    /// `--allowedTools`, one argument per tool (e.g. `Edit`, `Bash(git *)`).
+    pub allowed_tools: &'a [String],
+    /// `--max-budget-usd`; the CLI rejects values that are not greater than 0.
+    pub max_budget_usd: Option<f64>,
+    /// `--session-id`, a UUID (see [`session_uuid`]).
+    pub session_id: Option<&'a str>,
+    /// `--dangerously-skip-permissions`; the CLI refuses it when run as root.
+    pub skip_permissions: bool,
+}
+
+/// The arguments after the binary: print mode, stream-json output, the options, then `--`
+/// and the prompt. Never includes `--dangerously-skip-permissions` unless asked.
+pub fn args(req: &ClaudeRequest<'_>) -> Vec<String> {
+    let mut argv: Vec<String> = ["-p", "--output-format", "stream-json", "--verbose"]
+        .map(String::from)
+        .into();
+    let mut option = |flag: &str, value: &str| argv.extend([flag.to_string(), value.to_string()]);
+    if let Some(model) = req.model {
+        option("--model", model);
+    }
+    if let Some(mode) = req.permission_mode {
+        option("--permission-mode", mode);
+    }
+    if let Some(budget) = req.max_budget_usd {
+        // `{}` never uses exponent notation, which the CLI would not parse.
+        option("--max-budget-usd", &budget.to_string());
+    }
+    if let Some(id) = req.session_id {
+        option("--session-id", id);
+    }
+    if req.skip_permissions {
+        argv.push("--dangerously-skip-permissions".into());
+    }
+    // Variadic, so it goes last; an empty list would swallow the `--`.
+    if !req.allowed_tools.is_empty() {
+        argv.push("--allowedTools".into());
+        argv.extend(req.allowed_tools.iter().cloned());
+    }
+    argv.extend(["--".to_string(), req.prompt.to_string()]);
+    argv
+}
+
+/// What the final `type: result` message of a call said.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ClaudeResult {
+    /// The CLI's own verdict; a failure when true, whatever the subtype says.
+    pub is_error: bool,
+    /// The `result` text, or the `errors` joined with `; ` when there is no `result`.
+    pub text: String,
+    /// `success`, `error_max_budget_usd`, `error_max_turns`, `error_during_execution`, ...
+    pub subtype: String,
+    /// The `errors` list of error subtypes.
+    pub errors: Vec<String>,
+    /// `api_error_status`: the HTTP status of a failed API call (429, 529, 401, ...).
+    pub api_error_status: Option<u16>,
+    /// The `error` of the last assistant message (`authentication_failed`, `rate_limit`,
+    /// `billing_error`, ...), when there was one.
+    pub assistant_error: Option<String>,
+    /// `total_cost_usd`.
+    pub cost_usd: f64,
+    /// `usage.input_tokens`.
+    pub input_tokens: u64,
+    /// `usage.output_tokens`.
+    pub output_tokens: u64,
+    /// `usage.cache_read_input_tokens`.
+    pub cache_read_tokens: u64,
+    /// `usage.cache_creation_input_tokens`.
+    pub cache_creation_tokens: u64,
+    /// The session the call ran in.
+    pub session_id: Option<String>,
+    /// `num_turns`.
+    pub num_turns: u64,
+    /// `duration_ms`, as the CLI measured it.
+    pub duration_ms: u64,
+    /// How many non-empty stdout lines were not JSON objects (worth a warning, not a failure).
+    pub ignored_line_count: usize,
+    /// The first few of those lines, each cut to 200 characters.
+    pub ignored_lines: Vec<String>,
+}
+
+/// Why stdout could not be read as a claude stream.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StreamError {
+    /// The stream ended without a `type: result` message (a crash, a kill, an argument
+    /// error, or not the claude CLI at all).
+    #[error("claude printed no `result` message{}", describe_tail(.stdout_tail))]
+    NoResult {
+        /// The last lines of stdout, cut to about 1000 bytes.
+        stdout_tail: String,
+    },
+    /// The last `type: result` message has no boolean `is_error`.
+    #[error("claude's `result` message on stdout line {line} has no boolean `is_error`")]
+    MalformedResult {
+        /// 1-based stdout line.
+        line: usize,
+    },
+}
+
+fn describe_tail(tail: &str) -> String {
+    if tail.is_empty() {
+        " and no output".to_string()
+    } else {
+        format!("; stdout ended with: {tail}")
+    }
+}
+
+const IGNORED_LINES_KEPT: usize = 5;
+
+/// Reads the stream-json stdout of one call: skips lines that are not JSON objects (counted in
+/// [`ClaudeResult::ignored_lines`]) and messages of other types, and reads the last
+/// `type: result` message.
+pub fn parse_stream(stdout: &str) -> Result<ClaudeResult, StreamError> {
+    let mut last_result: Option<(usize, Value)> = None;
+    let mut assistant_error = None;
+    let mut ignored = Vec::new();
+    let mut ignored_count = 0;
+    for (index, line) in stdout.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some(message) = line
+            .starts_with('{')
+            .then(|| serde_json::from_str::<Value>(line).ok())
+            .flatten()
+        else {
+            ignored_count += 1;
+            if ignored.len() < IGNORED_LINES_KEPT {
+                ignored.push(cut(line, 200));
+            }
+            continue;
+        };
+        match message.get("type").and_then(Value::as_str) {
+            Some("result") => last_result = Some((index + 1, message)),
+            Some("assistant") => {
+                if let Some(error) = message.get("error").and_then(Value::as_str) {
+                    assistant_error = Some(error.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some((line, message)) = last_result else {
+        return Err(StreamError::NoResult {
+            stdout_tail: tail(stdout, 1000),
+        });
+    };
+    let mut result = read_result(&message).ok_or(StreamError::MalformedResult { line })?;
+    result.assistant_error = assistant_error;
+    result.ignored_line_count = ignored_count;
+    result.ignored_lines = ignored;
+    Ok(result)
+}
+
+/// The fields of a `type: result` message; only `is_error` is required, so a newer CLI
+/// that drops or retypes a field still yields its verdict.
+fn read_result(message: &Value) -> Option<ClaudeResult> {
+    let is_error = message.get("is_error")?.as_bool()?;
+    let str_field = |key: &str| message.get(key).and_then(Value::as_str).map(str::to_string);
+    let u64_field = |v: &Value, key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let errors: Vec<String> = message
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let usage = message.get("usage").unwrap_or(&Value::Null);
+    Some(ClaudeResult {
+        is_error,
+        text: str_field("result").unwrap_or_else(|| errors.join("; ")),
+        subtype: str_field("subtype").unwrap_or_default(),
+        errors,
+        api_error_status: message
+            .get("api_error_status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok()),
+        assistant_error: None,
+        cost_usd: message
+            .get("total_cost_usd")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        input_tokens: u64_field(usage, "input_tokens"),
+        output_tokens: u64_field(usage, "output_tokens"),
+        cache_read_tokens: u64_field(usage, "cache_read_input_tokens"),
+        cache_creation_tokens: u64_field(usage, "cache_creation_input_tokens"),
+        session_id: str_field("session_id"),
+        num_turns: u64_field(message, "num_turns"),
+        duration_ms: u64_field(message, "duration_ms"),
+        ignored_line_count: 0,
+        ignored_lines: Vec::new(),
+    })
+}
+
+/// How a claude call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaudeOutcome {
+    /// Exit code 0 and `is_error: false`.
+    Success(ClaudeResult),
+    /// Anything else.
+    Failed {
+        /// One line: the CLI's result text, else its stderr error line, else the exit.
+        reason: String,
+        /// The result message, when there was one (its cost still counts).
+        result: Option<ClaudeResult>,
+        /// What kind of failure, for retry decisions and the DLQ.
+        kind: ClaudeFailure,
+    },
+}
+
+/// The kind of a failed claude call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClaudeFailure {
+    /// Not logged in, a bad API key (`authentication_failed`, HTTP 401/403). Fatal.
+    Authentication,
+    /// A rate limit, usage limit or overloaded API (HTTP 429/529). Transient.
+    RateLimit,
+    /// `--max-budget-usd` reached, or the account is out of credit. Fatal.
+    Budget,
+    /// The CLI refused to run as asked (`--dangerously-skip-permissions` as root). Fatal.
+    Refused,
+    /// A crash, a bad argument, a missing result, an error the CLI did not classify.
+    Other,
+}
+
+/// Judges one call from its exit code (`None`: killed by a signal) and output. Success
+/// only when the exit code is 0 and the result says `is_error: false`.
+pub fn outcome(exit_code: Option<i32>, stdout: &str, stderr: &str) -> ClaudeOutcome {
+    let exit = match exit_code {
+        Some(code) => format!("claude exited with code {code}"),
+        None => "claude was killed by a signal".to_string(),
+    };
+    match parse_stream(stdout) {
+        Ok(result) if exit_code == Some(0) && !result.is_error => ClaudeOutcome::Success(result),
+        Ok(result) => {
+            let reported = result
+                .is_error
+                .then(|| error_text(&result))
+                .filter(|r| !r.is_empty());
+            let reason = reported.or_else(|| stderr_reason(stderr)).unwrap_or(exit);
+            let kind = classify(Some(&result), &reason, stderr);
+            ClaudeOutcome::Failed {
+                reason,
+                result: Some(result),
+                kind,
+            }
+        }
+        Err(StreamError::NoResult { .. }) => {
+            let exit = if exit_code == Some(0) {
+                format!("{exit} but printed no `result` message")
+            } else {
+                exit
+            };
+            let reason = stderr_reason(stderr).unwrap_or(exit);
+            let kind = classify(None, &reason, stderr);
+            ClaudeOutcome::Failed {
+                reason,
+                result: None,
+                kind,
+            }
+        }
+        Err(error @ StreamError::MalformedResult { .. }) => ClaudeOutcome::Failed {
+            reason: error.to_string(),
+            result: None,
+            kind: ClaudeFailure::Other,
+        },
+    }
+}
+
+/// The one-line reason of a result with `is_error: true`.
+fn error_text(result: &ClaudeResult) -> String {
+    let first_line = result.text.lines().map(str::trim).find(|l| !l.is_empty());
+    match first_line {
+        Some(line) => cut(line, 300),
+        None if !result.subtype.is_empty() && result.subtype != "success" => {
+            format!("claude stopped: {}", result.subtype)
+        }
+        None => String::new(),
+    }
+}
+
+/// The last stderr line that reports an error (`error: ..`, `Error: ..`, `fatal: ..`), else
+/// the last non-empty line: a stack trace may follow the line that matters.
+fn stderr_reason(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let is_error_line = |l: &&&str| {
+        let lower = l.get(..6).unwrap_or(l).to_ascii_lowercase();
+        lower.starts_with("error") || lower.starts_with("fatal")
+    };
+    lines
+        .iter()
+        .rev()
+        .find(is_error_line)
+        .or(lines.last())
+        .map(|l| cut(l, 300))
+}
+
+fn classify(result: Option<&ClaudeResult>, reason: &str, stderr: &str) -> ClaudeFailure {
+    if let Some(kind) = result.and_then(classify_structured) {
+        return kind;
+    }
+    classify_text(reason)
+        .or_else(|| classify_text(&tail(stderr, 2000)))
+        .unwrap_or(ClaudeFailure::Other)
+}
+
+/// The CLI's machine-readable signals, trusted before any text.
+fn classify_structured(result: &ClaudeResult) -> Option<ClaudeFailure> {
+    match result.assistant_error.as_deref() {
+        Some("authentication_failed") => return Some(ClaudeFailure::Authentication),
+        Some("rate_limit") => return Some(ClaudeFailure::RateLimit),
+        Some("billing_error") => return Some(ClaudeFailure::Budget),
+        _ => {}
+    }
+    if result.subtype == "error_max_budget_usd" {
+        return Some(ClaudeFailure::Budget);
+    }
+    match result.api_error_status {
+        Some(401 | 403) => Some(ClaudeFailure::Authentication),
+        Some(429 | 529) => Some(ClaudeFailure::RateLimit),
+        _ => None,
+    }
+}
+
+fn classify_text(text: &str) -> Option<ClaudeFailure> {
+    let text = text.to_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if any(&[
+        "not logged in",
+        "/login",
+        "invalid api key",
+        "authentication_failed",
+        "authentication failed",
+    ]) || has_status(&text, "401")
+    {
+        Some(ClaudeFailure::Authentication)
+    } else if any(&["root/sudo", "cannot be used with root"]) {
+        Some(ClaudeFailure::Refused)
+    } else if any(&[
+        "maximum budget",
+        "usd budget",
+        "budget exceeded",
+        "credit balance",
+        "billing_error",
+    ]) {
+        Some(ClaudeFailure::Budget)
+    } else if any(&[
+        "rate limit",
+        "rate_limit",
+        "overloaded",
+        "high load",
+        "usage limit",
+    ]) || has_status(&text, "429")
+        || has_status(&text, "529")
+    {
+        Some(ClaudeFailure::RateLimit)
+    } else {
+        None
+    }
+}
+
+/// `code` as a word of its own: `(429)` and `429 ` count, `ab429` and a UUID's `-4429-` do not.
+fn has_status(text: &str, code: &str) -> bool {
+    let bytes = text.as_bytes();
+    let apart =
+        |b: Option<&u8>| b.is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'));
+    text.match_indices(code).any(|(at, _)| {
+        apart(at.checked_sub(1).and_then(|i| bytes.get(i))) && apart(bytes.get(at + code.len()))
+    })
+}
+
+/// A UUID (version 4 layout, RFC 4122 variant) derived from `seed`, for `--session-id`.
+/// The CLI refuses a session id already used in the same directory, so the seed must
+/// include what makes this call unique (run, node, attempt, call).
+pub fn session_uuid(seed: &str) -> String {
+    let key = blake3::derive_key("prodigy claude --session-id v1", seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&key[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// The version in `claude --version` output (`2.1.197 (Claude Code)` gives `2.1.197`).
+pub fn parse_version(stdout: &str) -> Option<String> {
+    let first_line = stdout.lines().map(str::trim).find(|l| !l.is_empty())?;
+    first_line
+        .split_whitespace()
+        .map(|word| word.trim_start_matches('v'))
+        .find(|word| {
+            word.starts_with(|c: char| c.is_ascii_digit())
+                && word.contains('.')
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+        })
+        .map(str::to_string)
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}…", &text[..end])
+}
+
+/// The last lines of `text`, at most about `max` bytes, trimmed.
+fn tail(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let start = text.len().saturating_sub(max);
+    let start = (start..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    text[start..].trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOT_LOGGED_IN: &str = include_str!("../../testdata/claude/not-logged-in.stream.jsonl");
+    const SUCCESS: &str = include_str!("../../testdata/claude/success.stream.jsonl");
+
+    fn request(prompt: &str) -> ClaudeRequest<'_> {
+        ClaudeRequest {
+            prompt,
+            ..ClaudeRequest::default()
+        }
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn args_minimal_puts_the_prompt_after_double_dash() {
+        assert_eq!(
+            args(&request("say hi")),
+            strings(&[
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--",
+                "say hi"
+            ])
+        );
+    }
+
+    #[test]
+    fn args_with_every_option() {
+        let tools = strings(&["Edit", "Bash(git *)"]);
+        let req = ClaudeRequest {
+            prompt: "fix it",
+            model: Some("sonnet"),
+            permission_mode: Some("acceptEdits"),
+            allowed_tools: &tools,
+            max_budget_usd: Some(0.5),
+            session_id: Some("3f6c2a9e-8d41-4b7a-9c2e-5a1d7e0b4f63"),
+            skip_permissions: true,
+        };
+        let expected = strings(&[
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--model",
+            "sonnet",
+            "--permission-mode",
+            "acceptEdits",
+            "--max-budget-usd",
+            "0.5",
+            "--session-id",
+            "3f6c2a9e-8d41-4b7a-9c2e-5a1d7e0b4f63",
+            "--dangerously-skip-permissions",
+            "--allowedTools",
+            "Edit",
+            "Bash(git *)",
+            "--",
+            "fix it",
+        ]);
+        assert_eq!(args(&req), expected);
+    }
+
+    #[test]
+    fn args_each_option_alone() {
+        let base = strings(&["-p", "--output-format", "stream-json", "--verbose"]);
+        let with = |extra: &[&str]| [base.clone(), strings(extra), strings(&["--", "p"])].concat();
+        let tools = strings(&["Read"]);
+        let cases: Vec<(ClaudeRequest<'_>, Vec<String>)> = vec![
+            (
+                ClaudeRequest {
+                    model: Some("opus"),
+                    ..request("p")
+                },
+                with(&["--model", "opus"]),
+            ),
+            (
+                ClaudeRequest {
+                    permission_mode: Some("plan"),
+                    ..request("p")
+                },
+                with(&["--permission-mode", "plan"]),
+            ),
+            (
+                ClaudeRequest {
+                    allowed_tools: &tools,
+                    ..request("p")
+                },
+                with(&["--allowedTools", "Read"]),
+            ),
+            (
+                ClaudeRequest {
+                    max_budget_usd: Some(2.0),
+                    ..request("p")
+                },
+                with(&["--max-budget-usd", "2"]),
+            ),
+            (
+                ClaudeRequest {
+                    max_budget_usd: Some(0.0000001),
+                    ..request("p")
+                },
+                with(&["--max-budget-usd", "0.0000001"]),
+            ),
+            (
+                ClaudeRequest {
+                    session_id: Some("id"),
+                    ..request("p")
+                },
+                with(&["--session-id", "id"]),
+            ),
+            (
+                ClaudeRequest {
+                    skip_permissions: true,
+                    ..request("p")
+                },
+                with(&["--dangerously-skip-permissions"]),
+            ),
+        ];
+        for (req, expected) in cases {
+            assert_eq!(args(&req), expected);
+        }
+    }
+
+    #[test]
+    fn args_keep_a_prompt_that_starts_with_a_dash() {
+        let argv = args(&request("--model is what this prompt talks about"));
+        assert_eq!(
+            argv[argv.len() - 2..],
+            strings(&["--", "--model is what this prompt talks about"])
+        );
+    }
+
+    #[test]
+    fn args_never_skip_permissions_by_default() {
+        let tools = strings(&["Edit"]);
+        let req = ClaudeRequest {
+            model: Some("m"),
+            allowed_tools: &tools,
+            permission_mode: Some("bypassPermissions"),
+            ..request("p")
+        };
+        assert!(
+            !args(&req)
+                .iter()
+                .any(|a| a == "--dangerously-skip-permissions")
+        );
+        assert!(!ClaudeRequest::default().skip_permissions);
+    }
+
+    #[test]
+    fn parses_the_recorded_not_logged_in_transcript() {
+        let result = parse_stream(NOT_LOGGED_IN).expect("has a result line");
+        assert!(result.is_error);
+        assert_eq!(result.subtype, "success");
+        assert_eq!(result.text, "Not logged in · Please run /login");
+        assert_eq!(
+            result.assistant_error.as_deref(),
+            Some("authentication_failed")
+        );
+        assert_eq!(
+            result.session_id.as_deref(),
+            Some("a828942e-8257-4e51-8a9a-b6989e3d5bd3")
+        );
+        assert_eq!(
+            (result.num_turns, result.duration_ms, result.cost_usd),
+            (1, 220, 0.0)
+        );
+        assert_eq!(result.ignored_line_count, 0);
+    }
+
+    #[test]
+    fn parses_a_success_transcript() {
+        let result = parse_stream(SUCCESS).expect("has a result line");
+        let expected = ClaudeResult {
+            is_error: false,
+            text: "Added a doc comment to `a` in src/a.rs.".into(),
+            subtype: "success".into(),
+            cost_usd: 0.0421875,
+            input_tokens: 1234,
+            output_tokens: 208,
+            cache_read_tokens: 10144,
+            cache_creation_tokens: 2048,
+            session_id: Some("3f6c2a9e-8d41-4b7a-9c2e-5a1d7e0b4f63".into()),
+            num_turns: 2,
+            duration_ms: 5123,
+            ..ClaudeResult::default()
+        };
+        assert_eq!(result, expected);
+        assert!(
+            matches!(outcome(Some(0), SUCCESS, ""), ClaudeOutcome::Success(r) if r == expected)
+        );
+    }
+
+    #[test]
+    fn a_stream_without_result_is_an_error_with_its_tail() {
+        let stdout = NOT_LOGGED_IN.lines().take(2).collect::<Vec<_>>().join("\n");
+        let error = parse_stream(&stdout).unwrap_err();
+        let StreamError::NoResult { stdout_tail } = &error else {
+            panic!("{error:?}")
+        };
+        assert!(stdout_tail.ends_with("\"error\":\"authentication_failed\"}"));
+        assert!(stdout_tail.len() <= 1000);
+        assert_eq!(
+            parse_stream("").unwrap_err().to_string(),
+            "claude printed no `result` message and no output"
+        );
+    }
+
+    #[test]
+    fn garbage_lines_are_skipped_and_counted() {
+        let stdout =
+            format!("warning: something odd\n{{not json\n\n[1,2]\n{SUCCESS}trailing noise\n");
+        let result = parse_stream(&stdout).expect("result found");
+        assert!(!result.is_error);
+        assert_eq!(result.ignored_line_count, 4);
+        assert_eq!(
+            result.ignored_lines,
+            strings(&[
+                "warning: something odd",
+                "{not json",
+                "[1,2]",
+                "trailing noise"
+            ])
+        );
+    }
+
+    #[test]
+    fn the_last_result_wins() {
+        let stdout = format!(
+            "{}\n{}",
+            SUCCESS.trim(),
+            NOT_LOGGED_IN.lines().last().unwrap_or_default()
+        );
+        assert!(parse_stream(&stdout).expect("result").is_error);
+    }
+
+    #[test]
+    fn a_result_without_is_error_is_malformed() {
+        let error = parse_stream("{\"type\":\"system\"}\n{\"type\":\"result\",\"result\":\"hi\"}")
+            .unwrap_err();
+        assert_eq!(error, StreamError::MalformedResult { line: 2 });
+        let ClaudeOutcome::Failed { kind, reason, .. } =
+            outcome(Some(0), "{\"type\":\"result\"}", "")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (kind, reason.as_str()),
+            (
+                ClaudeFailure::Other,
+                "claude's `result` message on stdout line 1 has no boolean `is_error`"
+            )
+        );
+    }
+
+    #[test]
+    fn error_subtypes_use_their_errors_as_text() {
+        let stdout = r#"{"type":"result","subtype":"error_max_budget_usd","is_error":true,"total_cost_usd":0.51,"usage":{"input_tokens":10},"errors":["Reached maximum budget ($0.5)"]}"#;
+        let ClaudeOutcome::Failed {
+            reason,
+            result,
+            kind,
+        } = outcome(Some(1), stdout, "")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (reason.as_str(), kind),
+            ("Reached maximum budget ($0.5)", ClaudeFailure::Budget)
+        );
+        assert_eq!(
+            result.map(|r| (r.cost_usd, r.input_tokens)),
+            Some((0.51, 10))
+        );
+        let no_text = r#"{"type":"result","subtype":"error_max_turns","is_error":true}"#;
+        let ClaudeOutcome::Failed { reason, kind, .. } = outcome(Some(1), no_text, "") else {
+            panic!()
+        };
+        assert_eq!(
+            (reason.as_str(), kind),
+            ("claude stopped: error_max_turns", ClaudeFailure::Other)
+        );
+    }
+
+    fn failed(exit: Option<i32>, stdout: &str, stderr: &str) -> (String, ClaudeFailure, bool) {
+        match outcome(exit, stdout, stderr) {
+            ClaudeOutcome::Failed {
+                reason,
+                kind,
+                result,
+            } => (reason, kind, result.is_some()),
+            ClaudeOutcome::Success(r) => panic!("expected a failure, got {r:?}"),
+        }
+    }
+
+    #[test]
+    fn not_logged_in_fails_with_the_cli_text() {
+        let expected = (
+            "Not logged in · Please run /login".to_string(),
+            ClaudeFailure::Authentication,
+            true,
+        );
+        assert_eq!(failed(Some(1), NOT_LOGGED_IN, ""), expected);
+        // Even with exit code 0, is_error decides.
+        assert_eq!(failed(Some(0), NOT_LOGGED_IN, ""), expected);
+    }
+
+    #[test]
+    fn a_clean_result_with_a_bad_exit_code_fails() {
+        assert_eq!(
+            failed(Some(3), SUCCESS, ""),
+            (
+                "claude exited with code 3".into(),
+                ClaudeFailure::Other,
+                true
+            )
+        );
+        assert_eq!(
+            failed(None, SUCCESS, "Killed\n"),
+            ("Killed".into(), ClaudeFailure::Other, true)
+        );
+        assert_eq!(
+            failed(None, SUCCESS, ""),
+            (
+                "claude was killed by a signal".into(),
+                ClaudeFailure::Other,
+                true
+            )
+        );
+    }
+
+    #[test]
+    fn without_a_result_the_reason_comes_from_stderr() {
+        let root = "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons\n";
+        assert_eq!(
+            failed(Some(1), "", root),
+            (root.trim().to_string(), ClaudeFailure::Refused, false)
+        );
+        let unknown = "error: unknown option '--bogus'\n";
+        assert_eq!(
+            failed(Some(1), "", unknown),
+            (
+                "error: unknown option '--bogus'".into(),
+                ClaudeFailure::Other,
+                false
+            )
+        );
+        let bun = "33623 | `)}return e}\n\nerror: --max-budget-usd must be a positive number greater than 0\n      at parseAsync (cli.js:1:2)\n\nBun v1.4.0 (Linux x64 baseline)\n";
+        assert_eq!(
+            failed(Some(1), "", bun).0,
+            "error: --max-budget-usd must be a positive number greater than 0"
+        );
+        assert_eq!(
+            failed(Some(2), "{\"type\":\"system\",", "fatal: simulated crash\n").0,
+            "fatal: simulated crash"
+        );
+        assert_eq!(failed(Some(2), "", "").0, "claude exited with code 2");
+        assert_eq!(
+            failed(Some(0), "hello\n", "").0,
+            "claude exited with code 0 but printed no `result` message"
+        );
+        let reused = "Error: Session ID 55555555-5555-4429-8555-555555555555 is already in use.\n";
+        assert_eq!(failed(Some(1), "", reused).1, ClaudeFailure::Other);
+    }
+
+    #[test]
+    fn classifies_rate_limits() {
+        let rate = r#"{"type":"assistant","error":"rate_limit"}
+{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: Request rejected (429) · this may be a temporary capacity issue."}"#;
+        assert_eq!(failed(Some(1), rate, "").1, ClaudeFailure::RateLimit);
+        let overloaded = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":529,"result":"API Error: 529"}"#;
+        assert_eq!(failed(Some(1), overloaded, "").1, ClaudeFailure::RateLimit);
+        let text_only = r#"{"type":"result","is_error":true,"result":"Opus is experiencing high load, please use /model to switch to Sonnet"}"#;
+        assert_eq!(failed(Some(1), text_only, "").1, ClaudeFailure::RateLimit);
+        assert_eq!(
+            failed(Some(1), "", "Error: 429 Too Many Requests\n").1,
+            ClaudeFailure::RateLimit
+        );
+    }
+
+    #[test]
+    fn classifies_authentication_and_billing_signals() {
+        let auth =
+            r#"{"type":"result","is_error":true,"api_error_status":401,"result":"API Error: 401"}"#;
+        assert_eq!(failed(Some(1), auth, "").1, ClaudeFailure::Authentication);
+        let key = r#"{"type":"result","is_error":true,"result":"Invalid API key · Fix external API key"}"#;
+        assert_eq!(failed(Some(1), key, "").1, ClaudeFailure::Authentication);
+        let billing = "{\"type\":\"assistant\",\"error\":\"billing_error\"}\n{\"type\":\"result\",\"is_error\":true,\"result\":\"Credit balance is too low\"}";
+        assert_eq!(failed(Some(1), billing, "").1, ClaudeFailure::Budget);
+    }
+
+    #[test]
+    fn status_codes_must_stand_alone() {
+        assert!(has_status("api error: 429 too many", "429"));
+        assert!(has_status("rejected (429)", "429"));
+        assert!(!has_status("session 55555555-4429-8555", "429"));
+        assert!(!has_status("x4290", "429"));
+    }
+
+    #[test]
+    fn session_uuid_is_a_deterministic_v4_uuid() {
+        let id = session_uuid("job-1/node-a#1");
+        assert_eq!(id, session_uuid("job-1/node-a#1"));
+        assert_ne!(id, session_uuid("job-1/node-a#2"));
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(
+            id.chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c))
+        );
+        assert!(groups[2].starts_with('4'));
+        assert!(groups[3].starts_with(['8', '9', 'a', 'b']));
+        for seed in ["", "a", "b", "ü", "long seed with spaces"] {
+            let id = session_uuid(seed);
+            assert_eq!((id.len(), &id[14..15]), (36, "4"));
+            assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        }
+    }
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(
+            parse_version("2.1.197 (Claude Code)\n").as_deref(),
+            Some("2.1.197")
+        );
+        assert_eq!(
+            parse_version("\n  claude v1.0.3-beta.1\n").as_deref(),
+            Some("1.0.3-beta.1")
+        );
+        assert_eq!(parse_version("Claude Code"), None);
+        assert_eq!(parse_version(""), None);
+    }
+
+    #[test]
+    fn cut_and_tail_respect_char_boundaries() {
+        assert_eq!(cut("ab·cd", 3), "ab…");
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(tail("xx·yy", 3), "yy");
+    }
+
+    /// Runs `testdata/fake-claude` with the argv from [`args`].
+    fn run_fake(
+        mode: &str,
+        req: &ClaudeRequest<'_>,
+        env: &[(&str, &str)],
+    ) -> Option<ClaudeOutcome> {
+        use std::process::{Command, Stdio};
+        if Command::new("python3").arg("--version").output().is_err() {
+            eprintln!("skipping: python3 is not installed, so testdata/fake-claude cannot run");
+            return None;
+        }
+        let fake = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/fake-claude");
+        let out = Command::new(fake)
+            .args(args(req))
+            .env("FAKE_CLAUDE_MODE", mode)
+            .env_remove("FAKE_CLAUDE_LOG")
+            .env_remove("FAKE_CLAUDE_SESSION_DIR")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("fake-claude runs");
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        Some(outcome(
+            out.status.code(),
+            &text(&out.stdout),
+            &text(&out.stderr),
+        ))
+    }
+
+    #[test]
+    fn fake_claude_follows_the_contract() {
+        let tools = strings(&["Edit", "Read"]);
+        let session = session_uuid("fake-claude test");
+        let req = ClaudeRequest {
+            model: Some("sonnet"),
+            permission_mode: Some("acceptEdits"),
+            allowed_tools: &tools,
+            max_budget_usd: Some(1.5),
+            session_id: Some(&session),
+            ..request("-x: a prompt that starts with a dash")
+        };
+        let Some(ok) = run_fake("ok", &req, &[]) else {
+            return;
+        };
+        let ClaudeOutcome::Success(result) = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(result.text, "Done: -x: a prompt that starts with a dash");
+        assert_eq!(result.session_id.as_deref(), Some(session.as_str()));
+        let usage = (
+            result.cost_usd,
+            result.input_tokens,
+            result.output_tokens,
+            result.cache_read_tokens,
+            result.cache_creation_tokens,
+        );
+        assert_eq!(usage, (0.0123, 1200, 340, 5000, 0));
+
+        let not_logged_in = run_fake("not-logged-in", &req, &[]);
+        assert!(matches!(
+            not_logged_in,
+            Some(ClaudeOutcome::Failed { kind: ClaudeFailure::Authentication, ref reason, result: Some(_) })
+                if reason == "Not logged in · Please run /login"
+        ));
+
+        let rate = run_fake("ok", &request("[[mode:rate-limit]] go"), &[]);
+        assert!(
+            matches!(
+                rate,
+                Some(ClaudeOutcome::Failed {
+                    kind: ClaudeFailure::RateLimit,
+                    ..
+                })
+            ),
+            "{rate:?}"
+        );
+
+        let root = run_fake(
+            "ok",
+            &ClaudeRequest {
+                skip_permissions: true,
+                ..request("p")
+            },
+            &[("FAKE_CLAUDE_ROOT", "1")],
+        );
+        let refusal = "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons";
+        assert!(
+            matches!(root, Some(ClaudeOutcome::Failed { kind: ClaudeFailure::Refused, ref reason, result: None }) if reason == refusal),
+            "{root:?}"
+        );
+
+        let crash = run_fake("crash", &request("p"), &[]);
+        assert!(
+            matches!(crash, Some(ClaudeOutcome::Failed { kind: ClaudeFailure::Other, ref reason, .. }) if reason == "fatal: simulated crash")
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! What workers and the scheduler report while a job runs; one thread consumes these
+//! and owns the terminal, the summary and the events file.
+
+use std::time::Duration;
+
+use super::outcome::NodeResult;
+use super::process::Stream;
+use crate::graph::NodeKind;
+
+/// One thing that happened.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A node started.
+    NodeStarted {
+        /// Its id.
+        id: String,
+        /// Its kind.
+        kind: NodeKind,
+    },
+    /// A line of output of a running node.
+    Output {
+        /// The node.
+        id: String,
+        /// Which stream.
+        stream: Stream,
+        /// The line, without its newline.
+        line: String,
+    },
+    /// A step of a node will be tried again.
+    Retrying {
+        /// The node.
+        id: String,
+        /// The attempt about to start (2 = first retry).
+        attempt: u32,
+        /// The wait before it.
+        delay: Duration,
+        /// Why the last attempt failed.
+        reason: String,
+    },
+    /// A node finished, was skipped, or was cancelled.
+    NodeFinished {
+        /// Its id.
+        id: String,
+        /// Its kind.
+        kind: NodeKind,
+        /// What it produced.
+        result: NodeResult,
+    },
+}

@@ -1,0 +1,395 @@
+//! One run of a workflow ("a job"): resolves the declared environment and arguments,
+//! runs setup, reads the map's items (a file or a command, after setup), then runs the
+//! map and reduce; a standard workflow is one plan.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::cancel::CancelToken;
+use super::event::Event;
+use super::outcome::{Failure, FailureKind};
+use super::process::{self, CommandSpec, Program, Termination};
+use super::scheduler::{self, MapTally, Settings, StopReason};
+use super::vars::Vars;
+use crate::graph::{self, PlanError, PlanOptions, Stage};
+use crate::workflow::input::parse_root;
+use crate::workflow::schema::{Body, EnvValue, MapReduce, Parallelism, Secret, Workflow};
+
+/// How long a map input command may run.
+pub const INPUT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Settings of a job from the command line and the environment.
+pub struct JobOptions<'a> {
+    /// The workflow root.
+    pub root: &'a Path,
+    /// `-j`: overrides `max_parallel`.
+    pub jobs: Option<usize>,
+    /// `--keep-going`.
+    pub keep_going: bool,
+    /// The claude CLI (`PRODIGY_CLAUDE_BIN`).
+    pub claude_bin: &'a str,
+    /// `-v`: stream output.
+    pub stream_output: bool,
+    /// `--args`: `$ARG`, `$1`..`$9`.
+    pub args: &'a [String],
+    /// `--param K=V`.
+    pub params: &'a BTreeMap<String, Value>,
+    /// `--profile`.
+    pub profile: Option<&'a str>,
+    /// The OS environment, read once by `config`.
+    pub os_env: Arc<BTreeMap<String, String>>,
+    /// The job id.
+    pub job_id: &'a str,
+    /// TERM -> KILL grace period.
+    pub grace: Duration,
+}
+
+/// Why a job could not run at all (failures of nodes are reported as events instead).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The plan could not be built.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The map's input could not be read.
+    #[error("map input: {0}")]
+    Input(String),
+    /// A declared env value could not be computed.
+    #[error("env `{name}`: {message}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// `max_parallel` names a variable that is not a positive number.
+    #[error("max_parallel `{0}` is not a positive number")]
+    Parallelism(String),
+}
+
+/// What a job did.
+#[derive(Debug, Default)]
+pub struct JobOutcome {
+    /// Why it stopped early.
+    pub stopped: Option<StopReason>,
+    /// Map results.
+    pub map: MapTally,
+}
+
+/// A job ready to run: its variables, environment, parallelism and secret values.
+pub struct Prepared {
+    vars: Vars,
+    env: Arc<Vec<(String, String)>>,
+    jobs: usize,
+    /// The values of every secret, for masking.
+    pub secrets: Vec<String>,
+}
+
+/// Resolves the declared environment, arguments and parallelism of `workflow`.
+pub fn prepare(
+    workflow: &Workflow,
+    options: &JobOptions,
+    cancel: &CancelToken,
+) -> Result<Prepared, JobError> {
+    let mut vars = Vars::new(Arc::clone(&options.os_env));
+    set_arguments(&mut vars, workflow, options);
+    let env = resolve_env(workflow, options, &mut vars, cancel)?;
+    let secrets = env
+        .iter()
+        .filter(|(name, _)| {
+            workflow.secrets.contains_key(name.as_str())
+                || matches!(
+                    workflow.env.get(name.as_str()),
+                    Some(EnvValue::Secret { .. })
+                )
+        })
+        .map(|(_, value)| value.clone())
+        .collect();
+    let jobs = match (&workflow.body, options.jobs) {
+        (_, Some(j)) => j,
+        (Body::MapReduce(mr), None) => parallelism(&mr.map.max_parallel, &vars)?,
+        (Body::Standard { .. }, None) => {
+            std::thread::available_parallelism().map_or(4, |n| n.get())
+        }
+    };
+    Ok(Prepared {
+        vars,
+        env: Arc::new(env),
+        jobs,
+        secrets,
+    })
+}
+
+/// Runs a prepared job, sending every event to `sink`.
+pub fn run(
+    workflow: &Workflow,
+    prepared: Prepared,
+    options: &JobOptions,
+    cancel: &CancelToken,
+    sink: &mut dyn FnMut(Event),
+) -> Result<JobOutcome, JobError> {
+    let settings = Settings {
+        jobs: prepared.jobs,
+        keep_going: options.keep_going,
+        policy: &workflow.error_policy,
+        root: options.root,
+        claude_bin: options.claude_bin,
+        grace: options.grace,
+        job_id: options.job_id,
+        cancel,
+        stream_output: options.stream_output,
+        env: prepared.env,
+    };
+    let vars = prepared.vars;
+    let plan_options = |stage| PlanOptions {
+        root: options.root,
+        profile: options.profile,
+        stage,
+        os_env: &options.os_env,
+    };
+    let Body::MapReduce(mr) = &workflow.body else {
+        let plan = graph::plan(workflow.clone(), plan_options(Stage::Whole))?;
+        let report = scheduler::execute(&plan, &settings, vars, &[], sink);
+        return Ok(JobOutcome {
+            stopped: report.stopped,
+            map: report.map,
+        });
+    };
+    let setup_plan = graph::plan(workflow.clone(), plan_options(Stage::Setup))?;
+    let setup = scheduler::execute(&setup_plan, &settings, vars, &[], sink);
+    if setup.stopped.is_some() {
+        return Ok(JobOutcome {
+            stopped: setup.stopped,
+            map: setup.map,
+        });
+    }
+    let done: Vec<String> = setup_plan.nodes().map(|(_, n)| n.id.clone()).collect();
+    let items = load_items(mr, options, &setup.vars, cancel)?;
+    let plan = graph::plan(workflow.clone(), plan_options(Stage::WithItems(&items)))?;
+    let report = scheduler::execute(&plan, &settings, setup.vars, &done, sink);
+    Ok(JobOutcome {
+        stopped: report.stopped,
+        map: report.map,
+    })
+}
+
+/// `$ARG`, `$1`..`$9`, `--param` values and `${workflow.name}`.
+fn set_arguments(vars: &mut Vars, workflow: &Workflow, options: &JobOptions) {
+    if let Some(first) = options.args.first() {
+        vars.set("ARG", Value::String(first.clone()));
+    }
+    for (i, arg) in options.args.iter().take(9).enumerate() {
+        vars.set(&(i + 1).to_string(), Value::String(arg.clone()));
+    }
+    for (name, value) in options.params {
+        vars.set(name, value.clone());
+    }
+    vars.set(
+        "workflow",
+        json!({"name": workflow.name, "job_id": options.job_id}),
+    );
+}
+
+/// Computes the declared environment: env files, `env`, the profile, secrets and
+/// passthrough variables. Also sets `${env.X}` for each.
+fn resolve_env(
+    workflow: &Workflow,
+    options: &JobOptions,
+    vars: &mut Vars,
+    cancel: &CancelToken,
+) -> Result<Vec<(String, String)>, JobError> {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for file in &workflow.env_files {
+        let path = options.root.join(file);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        env.extend(parse_env_file(&text));
+    }
+    let mut declared: Vec<(&String, &EnvValue)> = workflow.env.iter().collect();
+    if let Some(profile) = options.profile.and_then(|p| workflow.profiles.get(p)) {
+        declared.extend(profile.env.iter());
+    }
+    for (name, value) in declared {
+        vars.set("env", json!(env));
+        let text = env_value(name, value, options, vars, cancel)?;
+        env.insert(name.clone(), text);
+    }
+    for (name, secret) in &workflow.secrets {
+        vars.set("env", json!(env));
+        let text = match secret {
+            Secret::Value(v) => render_env(name, &v.replace("${env:", "${env."), vars)?,
+            Secret::Provider { provider, key, .. } if provider == "env" => {
+                options.os_env.get(key).cloned().unwrap_or_default()
+            }
+            Secret::Provider { provider, key, .. } if provider == "file" => {
+                std::fs::read_to_string(options.root.join(key))
+                    .map(|t| t.trim_end().to_string())
+                    .map_err(|e| JobError::Env {
+                        name: name.clone(),
+                        message: format!("cannot read secret file `{key}`: {e}"),
+                    })?
+            }
+            Secret::Provider { provider, .. } => {
+                return Err(JobError::Env {
+                    name: name.clone(),
+                    message: format!(
+                        "secret provider `{provider}` is not supported; use `env` or `file`"
+                    ),
+                });
+            }
+        };
+        env.insert(name.clone(), text);
+    }
+    for name in &workflow.env_passthrough {
+        if let Some(value) = options.os_env.get(name) {
+            env.insert(name.clone(), value.clone());
+        }
+    }
+    vars.set("env", json!(env));
+    Ok(env.into_iter().collect())
+}
+
+fn render_env(name: &str, text: &str, vars: &Vars) -> Result<String, JobError> {
+    vars.render(text).map_err(|e| JobError::Env {
+        name: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn env_value(
+    name: &str,
+    value: &EnvValue,
+    options: &JobOptions,
+    vars: &Vars,
+    cancel: &CancelToken,
+) -> Result<String, JobError> {
+    match value {
+        EnvValue::Static(text) => render_env(name, text, vars),
+        EnvValue::Secret { value, .. } => render_env(name, value, vars),
+        EnvValue::Conditional {
+            condition,
+            when_true,
+            when_false,
+        } => {
+            let condition = render_env(name, condition, vars)?;
+            let chosen = super::condition::evaluate(&condition).map_err(|e| JobError::Env {
+                name: name.into(),
+                message: e.to_string(),
+            })?;
+            render_env(name, if chosen { when_true } else { when_false }, vars)
+        }
+        EnvValue::Command { command, .. } => {
+            let command = render_env(name, command, vars)?;
+            let out = run_command(&command, options.root, cancel).map_err(|f| JobError::Env {
+                name: name.into(),
+                message: f.message,
+            })?;
+            Ok(out.trim_end().to_string())
+        }
+    }
+}
+
+/// `KEY=VALUE` lines; `#` comments and blank lines are skipped; quotes are removed.
+fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_string(),
+                v.trim().trim_matches(|c| c == '"' || c == '\'').to_string(),
+            )
+        })
+        .collect()
+}
+
+fn parallelism(p: &Parallelism, vars: &Vars) -> Result<usize, JobError> {
+    match p {
+        Parallelism::Count(n) => Ok(*n as usize),
+        Parallelism::Variable(text) => {
+            let text = if text.starts_with('$') && !text.starts_with("${") {
+                format!("${{{}}}", &text[1..])
+            } else {
+                text.clone()
+            };
+            let rendered = vars
+                .render(&text)
+                .map_err(|_| JobError::Parallelism(text.clone()))?;
+            rendered
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(JobError::Parallelism(rendered))
+        }
+    }
+}
+
+/// Runs a helper command (map input, env command) in the root, with a time limit.
+fn run_command(command: &str, root: &Path, cancel: &CancelToken) -> Result<String, Failure> {
+    let spec = CommandSpec {
+        program: Program::Shell(command.to_string()),
+        cwd: root.to_path_buf(),
+        env: Vec::new(),
+        clear_env: false,
+        timeout: Some(INPUT_COMMAND_TIMEOUT),
+        grace: Duration::from_secs(2),
+        max_output: 256 << 20,
+    };
+    let out = process::run(&spec, cancel, None)
+        .map_err(|e| Failure::new(FailureKind::CommandNotFound, e.to_string()))?;
+    match out.termination {
+        Termination::Exited(0) => Ok(out.stdout),
+        other => Err(Failure::new(
+            FailureKind::CommandFailed,
+            format!(
+                "`{command}` failed ({other:?}): {}",
+                super::outcome::tail(&out.stderr, 3)
+            ),
+        )),
+    }
+}
+
+/// Reads the map's items after setup: the input file, or the input command's output.
+fn load_items(
+    mr: &MapReduce,
+    options: &JobOptions,
+    vars: &Vars,
+    cancel: &CancelToken,
+) -> Result<Vec<Value>, JobError> {
+    let input = vars
+        .render(mr.map.input.trim())
+        .map_err(|e| JobError::Input(e.to_string()))?;
+    let text = if graph::items::is_file_input(options.root, &input) {
+        std::fs::read_to_string(options.root.join(&input))
+            .map_err(|e| JobError::Input(format!("cannot read `{input}`: {e}")))?
+    } else {
+        run_command(&input, options.root, cancel).map_err(|f| JobError::Input(f.message))?
+    };
+    let root = parse_root(&text).map_err(|e| JobError::Input(format!("`{input}`: {e}")))?;
+    let pipeline = graph::items::pipeline(&mr.map).map_err(|e| JobError::Input(e.to_string()))?;
+    Ok(pipeline.apply(root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files_accept_comments_quotes_and_export() {
+        let parsed = parse_env_file("# c\nA=1\nexport B=\"two words\"\n\nC='x'\nbad line\n");
+        assert_eq!(
+            parsed,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into())
+            ]
+        );
+    }
+}

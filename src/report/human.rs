@@ -1,0 +1,221 @@
+//! The consumer of job events: status lines (`Ran`, `Failed`, `Skipped`, `Cancelled`),
+//! failure output, progress (only on a terminal outside CI), the events file, and the
+//! record the summary is built from. The only code that prints while a job runs.
+
+use std::io::Write;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::mask::Masker;
+use super::summary::{NodeRecord, Summary};
+use crate::exec::event::Event;
+use crate::exec::outcome::NodeStatus;
+use crate::exec::process::Stream;
+
+/// How the reporter prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// ANSI colors (a terminal, and `NO_COLOR` unset).
+    pub color: bool,
+    /// A progress bar (stderr is a terminal and `CI` is unset).
+    pub progress: bool,
+    /// `-v`: print every output line as it arrives.
+    pub verbose: bool,
+}
+
+/// Consumes events; owns stderr while the job runs.
+pub struct Reporter {
+    style: Style,
+    masker: Masker,
+    bar: Option<ProgressBar>,
+    events: Option<std::io::BufWriter<std::fs::File>>,
+    job_id: String,
+    started: Instant,
+    /// Every finished node, in finishing order.
+    pub records: Vec<NodeRecord>,
+}
+
+impl Reporter {
+    /// A reporter for job `job_id`; `events` receives JSON Lines when given.
+    pub fn new(
+        style: Style,
+        masker: Masker,
+        job_id: &str,
+        events: Option<std::fs::File>,
+        total: Option<u64>,
+    ) -> Self {
+        let bar = style.progress.then(|| {
+            let bar = ProgressBar::new(total.unwrap_or(0));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} nodes {msg} (eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Reporter {
+            style,
+            masker,
+            bar,
+            events: events.map(std::io::BufWriter::new),
+            job_id: job_id.to_string(),
+            started: Instant::now(),
+            records: Vec::new(),
+        }
+    }
+
+    /// Handles one event.
+    pub fn handle(&mut self, event: Event) {
+        self.write_event(&event);
+        match event {
+            Event::NodeStarted { .. } => {}
+            Event::Output { id, stream, line } => {
+                if self.style.verbose {
+                    let tag = if stream == Stream::Stderr { "!" } else { "|" };
+                    self.line(&format!("{id} {tag} {}", self.masker.mask(&line)));
+                }
+            }
+            Event::Retrying {
+                id,
+                attempt,
+                delay,
+                reason,
+            } => {
+                let text = format!(
+                    "{} {id}: attempt {attempt} in {:.1}s after: {}",
+                    self.verb("Retrying", 33),
+                    delay.as_secs_f64(),
+                    self.masker.mask(&reason)
+                );
+                self.line(&text);
+            }
+            Event::NodeFinished { id, kind, result } => {
+                self.print_result(&id, &result);
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                self.records
+                    .push(NodeRecord::new(&id, kind, &result, &self.masker));
+            }
+        }
+    }
+
+    fn print_result(&mut self, id: &str, result: &crate::exec::outcome::NodeResult) {
+        let secs = result.duration.as_secs_f64();
+        let text = match &result.status {
+            NodeStatus::Succeeded => format!("{} {id} [{secs:.2}s]", self.verb("Ran", 32)),
+            NodeStatus::Failed(f) => format!(
+                "{} {id} [{secs:.2}s]: {}",
+                self.verb("Failed", 31),
+                self.masker.mask(&f.message)
+            ),
+            NodeStatus::Skipped { reason } => {
+                format!("{} {id}: {reason}", self.verb("Skipped", 33))
+            }
+            NodeStatus::Cancelled { reason } => {
+                format!("{} {id}: {reason}", self.verb("Cancelled", 33))
+            }
+        };
+        self.line(&text);
+        for warning in &result.warnings {
+            let text = format!(
+                "{} {id}: {}",
+                self.verb("Warning", 33),
+                self.masker.mask(warning)
+            );
+            self.line(&text);
+        }
+        if matches!(result.status, NodeStatus::Failed(_)) && !self.style.verbose {
+            for (name, text) in [
+                ("stdout", &result.output.stdout),
+                ("stderr", &result.output.stderr),
+            ] {
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let mut block = format!("          {name}:");
+                for l in self.masker.mask(text).lines() {
+                    block.push_str("\n          | ");
+                    block.push_str(l);
+                }
+                self.line(&block);
+            }
+        }
+    }
+
+    /// A right-aligned verb, colored on a terminal.
+    fn verb(&self, verb: &str, color: u8) -> String {
+        if self.style.color {
+            format!("\x1b[1;{color}m{verb:>9}\x1b[0m")
+        } else {
+            format!("{verb:>9}")
+        }
+    }
+
+    /// Prints a line to stderr above the progress bar.
+    pub fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| super::eprint(&format!("{text}\n"))),
+            None => super::eprint(&format!("{text}\n")),
+        }
+    }
+
+    fn write_event(&mut self, event: &Event) {
+        let Some(out) = self.events.as_mut() else {
+            return;
+        };
+        let ts = chrono::Utc::now().to_rfc3339();
+        let job = &self.job_id;
+        let value = match event {
+            Event::NodeStarted { id, kind } => {
+                serde_json::json!({"event": "node_started", "node": id, "kind": kind})
+            }
+            Event::Output { id, stream, line } => {
+                serde_json::json!({"event": "output", "node": id, "stream": if *stream == Stream::Stderr { "stderr" } else { "stdout" }, "line": self.masker.mask(line)})
+            }
+            Event::Retrying {
+                id,
+                attempt,
+                delay,
+                reason,
+            } => {
+                serde_json::json!({"event": "node_retrying", "node": id, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": self.masker.mask(reason)})
+            }
+            Event::NodeFinished { id, kind, result } => {
+                let record = NodeRecord::new(id, *kind, result, &self.masker);
+                serde_json::json!({"event": "node_finished", "node": id, "kind": kind, "result": record})
+            }
+        };
+        let mut value = value;
+        let node = value["node"].as_str().unwrap_or_default().to_string();
+        value["schema_version"] = 1.into();
+        value["ts"] = ts.into();
+        value["job_id"] = job.clone().into();
+        value["correlation_id"] = format!("{job}/{node}").into();
+        let _ = writeln!(out, "{value}");
+    }
+
+    /// Ends the progress bar and builds the summary.
+    pub fn finish(&mut self, workflow: &str, status: &str) -> Summary {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if let Some(out) = self.events.as_mut() {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::json!({"schema_version": 1, "event": "job_finished", "job_id": self.job_id, "status": status, "ts": chrono::Utc::now().to_rfc3339()})
+            );
+            let _ = out.flush();
+        }
+        Summary::new(
+            &self.job_id,
+            workflow,
+            status,
+            self.started.elapsed(),
+            std::mem::take(&mut self.records),
+        )
+    }
+}

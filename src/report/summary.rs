@@ -1,0 +1,211 @@
+//! The run summary: the fixed summary line, cost totals, and the versioned JSON
+//! written by `--summary-json`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::mask::Masker;
+use crate::exec::outcome::{Cost, FailureKind, NodeResult, NodeStatus};
+use crate::graph::NodeKind;
+
+/// Bump when the summary JSON changes incompatibly.
+pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+
+/// One finished node, as summaries and event files record it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRecord {
+    /// The node id.
+    pub id: String,
+    /// Its kind.
+    pub kind: NodeKind,
+    /// `succeeded`, `failed`, `skipped` or `cancelled`.
+    pub status: &'static str,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// The failure kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<FailureKind>,
+    /// Why it failed, was skipped or cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The exit code of the failing command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// claude use.
+    pub cost: Cost,
+}
+
+impl NodeRecord {
+    /// The record of a finished node, with secrets masked.
+    pub fn new(id: &str, kind: NodeKind, result: &NodeResult, masker: &Masker) -> Self {
+        let (status, error_kind, message, exit_code) = match &result.status {
+            NodeStatus::Succeeded => ("succeeded", None, None, None),
+            NodeStatus::Failed(f) => (
+                "failed",
+                Some(f.kind),
+                Some(masker.mask(&f.message)),
+                f.exit_code,
+            ),
+            NodeStatus::Skipped { reason } => ("skipped", None, Some(reason.clone()), None),
+            NodeStatus::Cancelled { reason } => ("cancelled", None, Some(reason.clone()), None),
+        };
+        NodeRecord {
+            id: id.to_string(),
+            kind,
+            status,
+            duration_ms: result.duration.as_millis() as u64,
+            error_kind,
+            message,
+            exit_code,
+            cost: result.cost,
+        }
+    }
+}
+
+/// Counts by outcome.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Nodes that ran and succeeded.
+    pub ran: usize,
+    /// Nodes replayed from the cache.
+    pub cached: usize,
+    /// Nodes that failed.
+    pub failed: usize,
+    /// Nodes skipped.
+    pub skipped: usize,
+    /// Nodes cancelled or never started.
+    pub cancelled: usize,
+}
+
+/// The whole run, for the summary line and `--summary-json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// [`SUMMARY_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The job id.
+    pub job_id: String,
+    /// The workflow name.
+    pub workflow: String,
+    /// `succeeded`, `failed`, `items_in_dlq`, `interrupted`.
+    pub status: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Counts by outcome.
+    pub counts: Counts,
+    /// Total claude use.
+    pub cost: Cost,
+    /// Every node.
+    pub nodes: Vec<NodeRecord>,
+}
+
+impl Summary {
+    /// Builds a summary from the records of a job.
+    pub fn new(
+        job_id: &str,
+        workflow: &str,
+        status: &str,
+        elapsed: Duration,
+        nodes: Vec<NodeRecord>,
+    ) -> Self {
+        let mut counts = Counts::default();
+        let mut cost = Cost::default();
+        for n in &nodes {
+            cost.add(&n.cost);
+            match n.status {
+                "succeeded" => counts.ran += 1,
+                "failed" => counts.failed += 1,
+                "skipped" => counts.skipped += 1,
+                _ => counts.cancelled += 1,
+            }
+        }
+        Summary {
+            schema_version: SUMMARY_SCHEMA_VERSION,
+            job_id: job_id.to_string(),
+            workflow: workflow.to_string(),
+            status: status.to_string(),
+            duration_ms: elapsed.as_millis() as u64,
+            counts,
+            cost,
+            nodes,
+        }
+    }
+
+    /// `Summary [2.3s] 12 nodes: 9 ran, 0 cached, 1 failed, 2 skipped` (plus cancelled).
+    pub fn line(&self) -> String {
+        let c = &self.counts;
+        let total = self.nodes.len();
+        let mut line = format!(
+            "Summary [{:.1}s] {}: {} ran, {} cached, {} failed, {} skipped",
+            self.duration_ms as f64 / 1000.0,
+            super::plural(total, "node"),
+            c.ran,
+            c.cached,
+            c.failed,
+            c.skipped
+        );
+        if c.cancelled > 0 {
+            line.push_str(&format!(", {} cancelled", c.cancelled));
+        }
+        line
+    }
+
+    /// `Claude: 3 calls, $0.0369, 3600 input / 1020 output tokens`, when claude ran.
+    pub fn cost_line(&self) -> Option<String> {
+        (self.cost.calls > 0).then(|| {
+            format!(
+                "Claude: {}, ${:.4}, {} input / {} output tokens ({} cached)",
+                super::plural(self.cost.calls as usize, "call"),
+                self.cost.usd,
+                self.cost.input_tokens,
+                self.cost.output_tokens,
+                self.cost.cache_read_tokens
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::outcome::{Failure, OutputTail};
+
+    fn result(status: NodeStatus) -> NodeResult {
+        NodeResult {
+            status,
+            duration: Duration::from_millis(5),
+            cost: Cost::default(),
+            output: OutputTail::default(),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn summary_line_counts_each_outcome() {
+        let m = Masker::default();
+        let nodes = vec![
+            NodeRecord::new("a", NodeKind::Step, &result(NodeStatus::Succeeded), &m),
+            NodeRecord::new(
+                "b",
+                NodeKind::MapItem,
+                &result(NodeStatus::Failed(Failure::new(
+                    FailureKind::CommandFailed,
+                    "exit code 1",
+                ))),
+                &m,
+            ),
+            NodeRecord::new(
+                "c",
+                NodeKind::Reduce,
+                &result(NodeStatus::Skipped { reason: "x".into() }),
+                &m,
+            ),
+        ];
+        let s = Summary::new("j", "w", "failed", Duration::from_millis(2300), nodes);
+        assert_eq!(
+            s.line(),
+            "Summary [2.3s] 3 nodes: 1 ran, 0 cached, 1 failed, 1 skipped"
+        );
+        assert_eq!(s.cost_line(), None);
+    }
+}
