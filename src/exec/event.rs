@@ -10,6 +10,11 @@ use crate::graph::NodeKind;
 /// One thing that happened.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// A plan is about to run `nodes` more nodes.
+    Planned {
+        /// How many nodes will run (or be skipped or cancelled).
+        nodes: usize,
+    },
     /// A node started.
     NodeStarted {
         /// Its id.

@@ -162,6 +162,9 @@ pub fn execute(
         .iter()
         .filter(|(_, n)| n.kind == NodeKind::MapItem)
         .count();
+    sink(Event::Planned {
+        nodes: nodes.len() - done.len(),
+    });
     let mut report = Report {
         vars,
         ..Report::default()

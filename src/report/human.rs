@@ -32,6 +32,8 @@ pub struct Reporter {
     events: Option<std::io::BufWriter<std::fs::File>>,
     job_id: String,
     started: Instant,
+    running: std::collections::HashSet<String>,
+    failed: usize,
     /// Every finished node, in finishing order.
     pub records: Vec<NodeRecord>,
 }
@@ -49,7 +51,7 @@ impl Reporter {
             let bar = ProgressBar::new(total.unwrap_or(0));
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} nodes {msg} (eta {eta})",
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} nodes, {msg} (eta {eta})",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
@@ -62,6 +64,8 @@ impl Reporter {
             events: events.map(std::io::BufWriter::new),
             job_id: job_id.to_string(),
             started: Instant::now(),
+            running: Default::default(),
+            failed: 0,
             records: Vec::new(),
         }
     }
@@ -70,7 +74,15 @@ impl Reporter {
     pub fn handle(&mut self, event: Event) {
         self.write_event(&event);
         match event {
-            Event::NodeStarted { .. } => {}
+            Event::Planned { nodes } => {
+                if let Some(bar) = &self.bar {
+                    bar.inc_length(nodes as u64);
+                }
+            }
+            Event::NodeStarted { id, .. } => {
+                self.running.insert(id);
+                self.update_bar();
+            }
             Event::Output { id, stream, line } => {
                 if self.style.verbose {
                     let tag = if stream == Stream::Stderr { "!" } else { "|" };
@@ -92,6 +104,9 @@ impl Reporter {
                 self.line(&text);
             }
             Event::NodeFinished { id, kind, result } => {
+                self.running.remove(&id);
+                self.failed += usize::from(matches!(result.status, NodeStatus::Failed(_)));
+                self.update_bar();
                 self.print_result(&id, &result);
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
@@ -99,6 +114,16 @@ impl Reporter {
                 self.records
                     .push(NodeRecord::new(&id, kind, &result, &self.masker));
             }
+        }
+    }
+
+    fn update_bar(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "{} running, {} failed",
+                self.running.len(),
+                self.failed
+            ));
         }
     }
 
@@ -169,6 +194,7 @@ impl Reporter {
         let ts = chrono::Utc::now().to_rfc3339();
         let job = &self.job_id;
         let value = match event {
+            Event::Planned { nodes } => serde_json::json!({"event": "planned", "nodes": nodes}),
             Event::NodeStarted { id, kind } => {
                 serde_json::json!({"event": "node_started", "node": id, "kind": kind})
             }
@@ -193,7 +219,12 @@ impl Reporter {
         value["schema_version"] = 1.into();
         value["ts"] = ts.into();
         value["job_id"] = job.clone().into();
-        value["correlation_id"] = format!("{job}/{node}").into();
+        value["correlation_id"] = if node.is_empty() {
+            job.clone()
+        } else {
+            format!("{job}/{node}")
+        }
+        .into();
         let _ = writeln!(out, "{value}");
     }
 
