@@ -142,6 +142,10 @@ pub fn run(
         cancel,
         stream_output: options.stream_output,
         env: prepared.env,
+        git_base: super::git_context::is_used(
+            &serde_json::to_string(&workflow.body).unwrap_or_default(),
+        )
+        .then(|| super::git_context::head(options.root)),
     };
     let vars = prepared.vars;
     let plan_options = |stage| PlanOptions {

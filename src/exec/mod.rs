@@ -12,6 +12,7 @@ pub mod cancel;
 pub mod claude;
 pub mod condition;
 pub mod event;
+pub mod git_context;
 pub mod job;
 pub mod outcome;
 pub mod process;

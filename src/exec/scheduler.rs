@@ -46,6 +46,8 @@ pub struct Settings<'a> {
     pub stream_output: bool,
     /// Environment for every command.
     pub env: Arc<Vec<(String, String)>>,
+    /// HEAD when the job started, when the workflow uses git context variables.
+    pub git_base: Option<Option<git2::Oid>>,
 }
 
 /// Map item results, for `${map.*}` in reduce.
@@ -432,6 +434,7 @@ fn run_node(
         session_seed: format!("{}/{}", settings.job_id, node.id),
         grace: settings.grace,
         on_retry: Some(&on_retry),
+        git_base: settings.git_base,
     };
     let mut cx = StepCx::new(&rt, vars, env);
     let status = match run_node_steps(&mut cx, steps) {

@@ -15,6 +15,7 @@ use super::action::{self, ActionOutput};
 use super::backoff;
 use super::cancel::CancelToken;
 use super::condition;
+use super::git_context;
 use super::outcome::{Cost, Failure, FailureKind, OutputTail};
 use super::process::OnLine;
 use super::vars::Vars;
@@ -39,6 +40,9 @@ pub struct Runtime<'a> {
     pub grace: Duration,
     /// Receives retry notices: (attempt, delay, reason).
     pub on_retry: Option<OnRetry<'a>>,
+    /// Set `${step.files_changed}` and friends: HEAD when the job started, when the
+    /// workflow uses git context variables.
+    pub git_base: Option<Option<git2::Oid>>,
 }
 
 /// The mutable state of one node's steps.
@@ -154,8 +158,12 @@ pub fn run_step(cx: &mut StepCx, step: &Step) -> Result<(), Failure> {
     } else {
         None
     };
+    let step_base = cx.rt.git_base.map(|_| git_context::head(cx.rt.root));
     let out = run_with_retry(cx, step);
     record_output(cx, step, &out);
+    if let (Some(job_base), Some(step_base)) = (cx.rt.git_base, step_base) {
+        record_git_context(cx, job_base, step_base);
+    }
     let result = match (
         &out.failure,
         out.exit_code.and_then(|c| step.on_exit_code.get(&c)),
@@ -266,6 +274,19 @@ fn record_output(cx: &mut StepCx, step: &Step, out: &ActionOutput) {
         .set(&format!("{ns}.exit_code"), json!(out.exit_code));
     cx.vars.set("last.output", Value::String(text));
     cx.vars.set("last.exit_code", json!(out.exit_code));
+}
+
+/// Sets `${step.*}` (changes of the step that just ran) and `${workflow.*}` (of the job).
+fn record_git_context(cx: &mut StepCx, job_base: Option<git2::Oid>, step_base: Option<git2::Oid>) {
+    let root = cx.rt.root;
+    for (scope, base) in [("step", step_base), ("workflow", job_base)] {
+        let Some(Value::Object(fields)) = git_context::changes_since(root, base) else {
+            continue;
+        };
+        for (field, value) in fields {
+            cx.vars.set(&format!("{scope}.{field}"), value);
+        }
+    }
 }
 
 /// Runs the `on_failure` handler; re-runs the step after it when asked to.
