@@ -5,5 +5,8 @@ pub mod hash;
 pub mod items;
 pub mod node;
 
+#[cfg(test)]
+mod proptests;
+
 pub use build::{Plan, PlanError, PlanOptions, Stage, plan};
 pub use node::{Digest, NodeKind, PlanNode, Work};
