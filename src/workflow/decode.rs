@@ -4,6 +4,8 @@
 //! remembers the keys a type asked for, so a key nobody asked for is reported as
 //! unknown with a did-you-mean suggestion. A value that fails to decode yields `None`
 //! after recording a diagnostic; the caller keeps going so that one run reports all.
+//! Lists and maps keep the elements that did decode, so that the checks after decoding
+//! still see them; a workflow with any error is never run (see `workflow::check`).
 
 use std::collections::BTreeMap;
 
@@ -67,7 +69,8 @@ pub fn width(node: &Node) -> usize {
 
 /// A type that can be read from a YAML node.
 pub trait Decode: Sized {
-    /// Reads `node`, or records why not and returns `None`.
+    /// Reads `node`, or records why not and returns `None`. A container may return the
+    /// part that decoded after recording why the rest did not.
     fn decode(node: &Node, d: &mut Decoder) -> Option<Self>;
 }
 
@@ -169,8 +172,9 @@ impl<T: Decode> Decode for Vec<T> {
             d.expected(node, "a list");
             return None;
         };
-        let decoded: Vec<Option<T>> = items.iter().map(|i| T::decode(i, d)).collect();
-        decoded.into_iter().collect()
+        // The elements that decode, even when others do not: their errors are recorded,
+        // so the workflow is never used, but `validate` still checks the good ones.
+        Some(items.iter().filter_map(|i| T::decode(i, d)).collect())
     }
 }
 
@@ -186,19 +190,16 @@ impl<T: Decode> Decode for BTreeMap<String, T> {
             d.expected(node, "a mapping");
             return None;
         };
+        // Like `Vec`: the entries that decode, with the others' errors recorded.
         let mut out = BTreeMap::new();
-        let mut ok = true;
         for (k, v) in entries {
             let key = String::decode(k, d);
             let value = T::decode(v, d);
-            match (key, value) {
-                (Some(k), Some(v)) => {
-                    out.insert(k, v);
-                }
-                _ => ok = false,
+            if let (Some(k), Some(v)) = (key, value) {
+                out.insert(k, v);
             }
         }
-        ok.then_some(out)
+        Some(out)
     }
 }
 
@@ -293,12 +294,37 @@ impl<'n> Fields<'n> {
 
     /// Decodes a required key, recording an error when it is missing.
     pub fn req<T: Decode>(&mut self, key: &'static str, d: &mut Decoder) -> Option<T> {
+        self.required(key, None, d)
+    }
+
+    /// Decodes a required key; when it is missing, the error says what the key holds.
+    pub fn req_with_hint<T: Decode>(
+        &mut self,
+        key: &'static str,
+        hint: &str,
+        d: &mut Decoder,
+    ) -> Option<T> {
+        self.required(key, Some(hint), d)
+    }
+
+    fn required<T: Decode>(
+        &mut self,
+        key: &'static str,
+        hint: Option<&str>,
+        d: &mut Decoder,
+    ) -> Option<T> {
         if self.raw(key).is_none() {
-            d.error_at(
-                self.node,
+            let mut diag = Diagnostic::error(
                 "missing-key",
-                format!("the {} needs a `{key}` key", self.what),
+                Some(self.node.span),
+                format!(
+                    "the {} needs {} key",
+                    self.what,
+                    article(&format!("`{key}`"))
+                ),
             );
+            diag.hint = hint.map(str::to_string);
+            d.push(diag);
             return None;
         }
         self.opt(key, d)
@@ -345,9 +371,12 @@ impl<'n> Fields<'n> {
     }
 }
 
-/// "a step", "an item".
+/// "a step", "an item", "an `input`": the article goes by the first letter, past any
+/// backtick.
 fn article(what: &str) -> String {
-    let vowel = what.starts_with(['a', 'e', 'i', 'o', 'u']);
+    let vowel = what
+        .trim_start_matches('`')
+        .starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']);
     format!("{} {what}", if vowel { "an" } else { "a" })
 }
 
@@ -375,7 +404,9 @@ mod tests {
     fn reports_every_problem_in_one_pass() {
         let node = parse("- {name: a, cuont: 1}\n- {count: x}\n- 5\n").unwrap();
         let mut d = Decoder::default();
-        assert!(Vec::<Pair>::decode(&node, &mut d).is_none());
+        let pairs = Vec::<Pair>::decode(&node, &mut d).unwrap();
+        assert_eq!(pairs.len(), 1, "the pair that decoded is kept");
+        assert!(d.has_errors());
         let codes: Vec<_> = d.diagnostics.iter().map(|x| x.code).collect();
         assert_eq!(
             codes,

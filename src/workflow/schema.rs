@@ -75,7 +75,7 @@ pub struct Setup {
     pub commands: Vec<Step>,
     /// A time limit for the whole phase.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
     /// Named captures of setup step output (legacy form: `name: step_index`).
     pub capture_outputs: BTreeMap<String, serde_json::Value>,
 }
@@ -111,7 +111,7 @@ pub struct MapPhase {
     pub agent_template: Vec<Step>,
     /// A time limit per agent.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_timeout: Option<Duration>,
+    pub agent_timeout: Option<Timeout>,
     /// Finer timeout settings (accepted as written; see `agent_timeout`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_config: Option<serde_json::Value>,
@@ -124,6 +124,16 @@ pub enum Parallelism {
     /// A fixed number (at least 1).
     Count(u32),
     /// A `${VAR}` or `$VAR` reference resolved when the workflow runs.
+    Variable(String),
+}
+
+/// A time limit that the 0.4 format let a workflow take from its env.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Timeout {
+    /// A fixed duration.
+    Fixed(Duration),
+    /// A `${VAR}` or `$VAR` reference, resolved to a duration when the workflow runs.
     Variable(String),
 }
 

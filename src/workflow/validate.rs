@@ -14,9 +14,27 @@ use crate::suggest::suggest;
 
 /// Every problem of `workflow` that decoding alone cannot see.
 pub fn validate(workflow: &Workflow) -> Vec<Diagnostic> {
+    check(workflow, Decoded::Whole)
+}
+
+/// Like [`validate`], for a workflow decoded in part: some steps failed to decode and
+/// their errors are already reported. A `needs` naming a missing step may name one of
+/// those, so it is not reported; everything else is.
+pub fn validate_partial(workflow: &Workflow) -> Vec<Diagnostic> {
+    check(workflow, Decoded::Partly)
+}
+
+/// Whether every step of the file made it into the workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decoded {
+    Whole,
+    Partly,
+}
+
+fn check(workflow: &Workflow, decoded: Decoded) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     for (phase, steps) in phases(workflow) {
-        check_ids_and_needs(steps, &mut diags);
+        check_ids_and_needs(steps, decoded, &mut diags);
         for step in steps {
             check_variables(step, phase, false, &mut diags);
         }
@@ -44,7 +62,7 @@ pub fn phases(workflow: &Workflow) -> Vec<(Phase, &[Step])> {
     out
 }
 
-fn check_ids_and_needs(steps: &[Step], diags: &mut Vec<Diagnostic>) {
+fn check_ids_and_needs(steps: &[Step], decoded: Decoded, diags: &mut Vec<Diagnostic>) {
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, step) in steps.iter().enumerate() {
         let Some(id) = step.id.as_deref() else {
@@ -73,6 +91,7 @@ fn check_ids_and_needs(steps: &[Step], diags: &mut Vec<Diagnostic>) {
                 Some(&j) => {
                     graph.add_edge(nodes[j], nodes[i], ());
                 }
+                None if decoded == Decoded::Partly => {}
                 None => {
                     let hint = match suggest(need, ids.keys().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),

@@ -130,11 +130,19 @@ impl Node {
 /// Why YAML text could not be read as a tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntaxError {
-    /// What the parser said, without its own snippet.
+    /// What is wrong, in our words where we know the parser's error, else the
+    /// parser's first line without its own position.
     pub message: String,
     /// Where, when the parser knows.
     pub span: Option<Span>,
+    /// What to do about it.
+    pub hint: String,
+    /// How many characters to underline at `span`.
+    pub width: usize,
 }
+
+/// The hint for plain syntax errors, whose message names only a symptom.
+const SYNTAX_HINT: &str = "check the indentation and quoting near this line";
 
 /// The largest workflow file we read; more is almost certainly not a workflow.
 pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;
@@ -148,6 +156,8 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
                 text.len()
             ),
             span: None,
+            hint: "split the workflow, or read large data from a file with `map.input`".into(),
+            width: 1,
         });
     }
     if text.trim().is_empty() {
@@ -157,10 +167,104 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         });
     }
     let options = serde_saphyr::options! { with_snippet: false, strict_booleans: true };
-    serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| SyntaxError {
-        message: first_line(&e.to_string()),
-        span: e.location().map(Span::from_location),
-    })
+    serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| syntax_error(&e))
+}
+
+/// Our words for the parser errors a user can cause on purpose or by accident; the
+/// parser's own text names its options and types (`DuplicateKeyPolicy`, `Nodes { .. }`).
+fn syntax_error(error: &serde_saphyr::Error) -> SyntaxError {
+    use serde_saphyr::Error as E;
+    // An error met while replaying an alias is wrapped with both places; the place the
+    // alias is used (the "reference" location) is the one in the user's text.
+    let span = error.location().map(Span::from_location);
+    let mut inner = error;
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = inner {
+        inner = error;
+    }
+    match inner {
+        E::DuplicateMappingKey { key, .. } => SyntaxError {
+            message: match key {
+                Some(key) => format!("duplicate key `{key}`"),
+                None => "duplicate key".to_string(),
+            },
+            span,
+            hint: "remove one of them; YAML mappings have unique keys".into(),
+            width: key.as_ref().map_or(1, |k| k.chars().count()),
+        },
+        E::Budget { breach, .. } => SyntaxError {
+            message: budget_message(breach),
+            span,
+            hint: "workflow files are small; write big or repeated data to a file and read it with `map.input`".into(),
+            width: 1,
+        },
+        other => {
+            let message = first_line(&other.to_string());
+            // The scanner's nesting limit arrives as text only.
+            if message == "recursion limit exceeded" {
+                let limit = serde_saphyr::Budget::default().flow_nesting_limit;
+                return SyntaxError {
+                    message: format!("the document nests more than {limit} levels deep"),
+                    span,
+                    hint: "workflows nest a few levels; is this file a workflow?".into(),
+                    width: 1,
+                };
+            }
+            SyntaxError {
+                message,
+                span,
+                hint: SYNTAX_HINT.into(),
+                width: 1,
+            }
+        }
+    }
+}
+
+/// A budget breach in plain words, with the limit that was passed.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    const BOMB: &str = "is it an alias bomb (`&a` / `*a` repeated)?";
+    let limits = serde_saphyr::Budget::default();
+    match breach {
+        B::Nodes { .. } => format!(
+            "the document expands to more than {} nodes; {BOMB}",
+            limits.max_nodes
+        ),
+        B::Events { .. } => format!(
+            "the document expands to more than {} parser events; {BOMB}",
+            limits.max_events
+        ),
+        B::Aliases { .. } => format!(
+            "the document uses more than {} aliases (`*name`); {BOMB}",
+            limits.max_aliases
+        ),
+        B::AliasAnchorRatio { aliases, anchors } => {
+            format!("the document uses {aliases} aliases of {anchors} anchors; {BOMB}")
+        }
+        B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+            format!("the document's anchors (`&name`) hold too much to replay; {BOMB}")
+        }
+        B::Anchors { .. } => format!(
+            "the document defines more than {} anchors (`&name`)",
+            limits.max_anchors
+        ),
+        B::Depth { .. } => format!(
+            "the document nests more than {} levels deep",
+            limits.max_depth
+        ),
+        B::Documents { .. } => format!(
+            "the file has more than {} YAML documents",
+            limits.max_documents
+        ),
+        B::ScalarBytes { .. } => format!(
+            "the document's text values add up to more than {} bytes",
+            limits.max_total_scalar_bytes
+        ),
+        B::MergeKeys { .. } => format!(
+            "the document has more than {} merge keys (`<<`)",
+            limits.max_merge_keys
+        ),
+        _ => "the document is too large or too complex to read".to_string(),
+    }
 }
 
 fn first_line(message: &str) -> String {
@@ -267,10 +371,11 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_errors() {
-        let err = parse("a: 1\na: 2\n").unwrap_err();
-        assert!(err.message.contains("duplicate"), "{err:?}");
-        assert_eq!(err.span.map(|s| s.line), Some(2));
+    fn duplicate_keys_are_named_at_the_second_key() {
+        let err = parse("a: 1\nb:\n  c: 1\n  c: 2\n").unwrap_err();
+        assert_eq!(err.message, "duplicate key `c`");
+        assert_eq!(err.span, Some(Span { line: 4, column: 3 }));
+        assert!(err.hint.contains("unique keys"), "{err:?}");
     }
 
     #[test]
@@ -282,7 +387,25 @@ mod tests {
                 "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
             ));
         }
-        assert!(parse(&text).is_err());
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("the document expands to more than 250000 nodes; "),
+            "{err:?}"
+        );
+        assert!(
+            err.message
+                .ends_with("is it an alias bomb (`&a` / `*a` repeated)?")
+        );
+        // The alias whose replay passed the limit.
+        assert_eq!(err.span.map(|s| s.line), Some(6));
+    }
+
+    #[test]
+    fn deep_nesting_is_named() {
+        let text = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.message, "the document nests more than 255 levels deep");
     }
 
     #[test]

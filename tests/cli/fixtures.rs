@@ -13,16 +13,7 @@ const GRAPH_BUGS: &[(&str, &str)] = &[];
 
 /// Invalid fixtures whose diagnostics are not yet what a user should see, so they have
 /// no `.expected` file to bless; each names the ignored test that shows the problem.
-const AWAITING_BETTER_MESSAGES: &[(&str, &str)] = &[
-    (
-        "duplicate-yaml-keys.yml",
-        "validate::duplicate_yaml_keys_are_named_without_parser_internals",
-    ),
-    (
-        "missing-map-input.yml",
-        "validate::missing_map_input_is_reported_in_plain_english",
-    ),
-];
+const AWAITING_BETTER_MESSAGES: &[(&str, &str)] = &[];
 
 fn file_name(path: &Path) -> &str {
     path.file_name()

@@ -195,7 +195,6 @@ fn json_format_gives_yaml_errors_a_position() {
 // ---- messages that are wrong or unhelpful (ignored until fixed) ----
 
 #[test]
-#[ignore = "bug: duplicate keys are reported with serde-saphyr's internals (`set DuplicateKeyPolicy in Options`) and an indentation hint"]
 fn duplicate_yaml_keys_are_named_without_parser_internals() {
     Test::new()
         .file("flow.yml", "- shell: a\n  timeout: 30\n  timeout: 60\n")
@@ -209,7 +208,6 @@ fn duplicate_yaml_keys_are_named_without_parser_internals() {
 }
 
 #[test]
-#[ignore = "bug: a missing map `input` is reported as \"needs a `input` key\", with no hint"]
 fn missing_map_input_is_reported_in_plain_english() {
     Test::in_repo()
         .args([
@@ -223,7 +221,6 @@ fn missing_map_input_is_reported_in_plain_english() {
 }
 
 #[test]
-#[ignore = "bug: `${...}` scope errors are not reported when another phase has a step that fails to decode"]
 fn variable_errors_are_reported_alongside_decode_errors() {
     let flow = "\
 name: two-kinds
@@ -246,7 +243,6 @@ map:
 }
 
 #[test]
-#[ignore = "bug: setup `timeout` and `agent_timeout_secs` reject the `${VAR}` strings the 0.4 format accepts"]
 fn setup_and_agent_timeouts_accept_env_references() {
     let flow = "\
 name: env-timeouts
@@ -271,7 +267,6 @@ map:
 }
 
 #[test]
-#[ignore = "bug: `sort_by: score DSC` suggests `ASC` (first of equally close candidates) instead of `DESC`"]
 fn sort_by_typo_suggests_the_direction_meant() {
     Test::new()
         .file(
@@ -285,7 +280,6 @@ fn sort_by_typo_suggests_the_direction_meant() {
 }
 
 #[test]
-#[ignore = "bug: filter errors underline the whole expression, not the character the message names"]
 fn filter_errors_point_at_the_offending_character() {
     // `score >= ` is 9 characters; the message says "at character 10".
     Test::new()
@@ -301,7 +295,6 @@ fn filter_errors_point_at_the_offending_character() {
 }
 
 #[test]
-#[ignore = "bug: filter hints do not fit the text: `=>` is called `==`, a missing value gets a quoting hint, `(` is at \"offset\" 0 while messages count characters from 1"]
 fn filter_messages_describe_what_was_written() {
     let check = |filter: &str| {
         Test::new()

@@ -87,7 +87,7 @@ impl FieldPath {
         cursor.skip_ws();
         if !cursor.eat(']') {
             return Err(ExprError::new("expected `]`", cursor.pos)
-                .with_hint(format!("close the `[` at offset {open}")));
+                .with_hint(format!("close the `[` at character {}", open + 1)));
         }
         Ok(segment)
     }

@@ -123,28 +123,34 @@ fn key(cursor: &mut Cursor) -> Result<SortKey, ExprError> {
         nulls_first: false,
     };
     cursor.skip_ws();
-    let mut word = word(cursor)?;
-    match word.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        Some("ASC" | "ASCENDING") => word = next_word(cursor)?,
+    let mut keyword = word(cursor)?;
+    match keyword.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        Some("ASC" | "ASCENDING") => keyword = next_word(cursor)?,
         Some("DESC" | "DESCENDING") => {
             key.descending = true;
-            word = next_word(cursor)?;
+            keyword = next_word(cursor)?;
         }
         _ => {}
     }
-    if let Some(w) = word {
+    if let Some(w) = keyword {
         let at = cursor.pos - w.chars().count();
         if !w.eq_ignore_ascii_case("NULLS") {
             return Err(unknown_word(&w, at));
         }
-        let position = next_word(cursor)?.map(|w| w.to_ascii_uppercase());
-        key.nulls_first = match position.as_deref() {
+        cursor.skip_ws();
+        // Where the word after `NULLS` starts (or the end), not where it stops.
+        let at = cursor.pos;
+        let position = word(cursor)?;
+        key.nulls_first = match position.as_deref().map(str::to_ascii_uppercase).as_deref() {
             Some("FIRST") => true,
             Some("LAST") => false,
             _ => {
+                let message = match &position {
+                    Some(w) => format!("expected `FIRST` or `LAST` after `NULLS`, found `{w}`"),
+                    None => "expected `FIRST` or `LAST` after `NULLS`".to_string(),
+                };
                 return Err(
-                    ExprError::new("expected `FIRST` or `LAST` after `NULLS`", cursor.pos)
-                        .with_hint("write `NULLS FIRST` or `NULLS LAST`"),
+                    ExprError::new(message, at).with_hint("write `NULLS FIRST` or `NULLS LAST`")
                 );
             }
         };
@@ -167,12 +173,21 @@ fn next_word(cursor: &mut Cursor) -> Result<Option<String>, ExprError> {
     word(cursor)
 }
 
+/// The keyword meant by a misspelt one. A typo seldom changes the first letter, and
+/// `suggest` breaks ties by order (`DSC` is one edit from both `ASC` and `DESC`), so
+/// keywords with the same first letter are asked first.
+fn suggest_keyword(word: &str) -> Option<&'static str> {
+    let first = word.chars().next()?;
+    let same_start = DIRECTIONS.into_iter().filter(|k| k.starts_with(first));
+    crate::suggest::suggest(word, same_start).or_else(|| crate::suggest::suggest(word, DIRECTIONS))
+}
+
 fn unknown_word(word: &str, at: usize) -> ExprError {
     let error = ExprError::new(
         format!("expected `ASC`, `DESC` or `NULLS`, found `{word}`"),
         at,
     );
-    match crate::suggest::suggest(&word.to_ascii_uppercase(), DIRECTIONS) {
+    match suggest_keyword(&word.to_ascii_uppercase()) {
         Some(s) => error.with_hint(format!("did you mean `{s}`?")),
         None => error.with_hint("separate sort keys with `,`: `score DESC, name`"),
     }
@@ -283,8 +298,13 @@ mod tests {
             ),
             (
                 "a NULLS MIDDLE",
-                "expected `FIRST` or `LAST` after `NULLS`",
-                14,
+                "expected `FIRST` or `LAST` after `NULLS`, found `MIDDLE`",
+                8,
+            ),
+            (
+                "score DESC NULLS MIDDLE",
+                "expected `FIRST` or `LAST` after `NULLS`, found `MIDDLE`",
+                17,
             ),
             (
                 "a DESC b",
@@ -305,6 +325,23 @@ mod tests {
             error("a desk").hint.as_deref(),
             Some("did you mean `DESC`?")
         );
+    }
+
+    #[test]
+    fn typos_suggest_the_keyword_meant() {
+        let hint = |spec: &str| error(spec).hint;
+        assert_eq!(hint("a DSC").as_deref(), Some("did you mean `DESC`?"));
+        assert_eq!(hint("a dsc").as_deref(), Some("did you mean `DESC`?"));
+        assert_eq!(
+            hint("a ascendng").as_deref(),
+            Some("did you mean `ASCENDING`?")
+        );
+        assert_eq!(
+            hint("a NULS LAST").as_deref(),
+            Some("did you mean `NULLS`?")
+        );
+        // No keyword starts with `X`: the closest of all.
+        assert_eq!(hint("a XSC").as_deref(), Some("did you mean `ASC`?"));
     }
 
     #[test]

@@ -9,8 +9,10 @@ use crate::workflow::decode::{Decode, Decoder, Fields};
 use crate::workflow::diagnostic::Diagnostic;
 use crate::workflow::duration::{Duration, Unit};
 use crate::workflow::input::{ExprError, Filter, JsonPath, SortSpec, validate_path};
+use crate::workflow::interpolate::Template;
 use crate::workflow::schema::{
-    Body, ErrorPolicy, Isolation, MapPhase, MapReduce, Merge, Parallelism, Setup, Step, Workflow,
+    Body, ErrorPolicy, Isolation, MapPhase, MapReduce, Merge, Parallelism, Setup, Step, Timeout,
+    Workflow,
 };
 use crate::workflow::yaml::{Node, Value};
 
@@ -19,6 +21,9 @@ use self::policy::apply_policy_keys;
 
 /// The default number of map agents running at once (the old tool's documented default).
 pub const DEFAULT_MAX_PARALLEL: u32 = 10;
+
+/// What a phase written as a mapping is missing without `commands`.
+const COMMANDS_HINT: &str = "list the phase's steps under `commands:`";
 
 /// Keys of the old tool's workflow composition, which prodigy does not implement.
 const COMPOSITION_KEYS: [&str; 6] = [
@@ -157,7 +162,11 @@ fn decode_standard(f: &mut Fields, d: &mut Decoder) -> Option<Body> {
 
 fn decode_mapreduce(f: &mut Fields, d: &mut Decoder) -> Option<Body> {
     let setup = f.raw("setup").and_then(|n| decode_setup(n, d));
-    let map = f.req::<MapPhase>("map", d);
+    let map = f.req_with_hint::<MapPhase>(
+        "map",
+        "`map` has the `input` items and the `agent_template` steps each item runs",
+        d,
+    );
     let reduce = f
         .raw("reduce")
         .and_then(|n| phase_steps(n, "reduce phase", d));
@@ -172,7 +181,7 @@ fn decode_mapreduce(f: &mut Fields, d: &mut Decoder) -> Option<Body> {
 fn phase_steps(node: &Node, what: &'static str, d: &mut Decoder) -> Option<Vec<Step>> {
     if let Value::Map(_) = node.value {
         let mut f = Fields::new(node, what, d)?;
-        let steps = f.req("commands", d);
+        let steps = f.req_with_hint("commands", COMMANDS_HINT, d);
         f.finish(d);
         return steps;
     }
@@ -188,10 +197,8 @@ fn decode_setup(node: &Node, d: &mut Decoder) -> Option<Setup> {
         });
     }
     let mut f = Fields::new(node, "setup phase", d)?;
-    let commands = f.req("commands", d);
-    let timeout = f
-        .raw("timeout")
-        .and_then(|n| Duration::decode(n, Unit::Seconds, d));
+    let commands = f.req_with_hint("commands", COMMANDS_HINT, d);
+    let timeout = f.raw("timeout").and_then(|n| decode_timeout(n, d));
     let capture_outputs = f.opt("capture_outputs", d).unwrap_or_default();
     f.finish(d);
     Some(Setup {
@@ -209,7 +216,7 @@ fn decode_merge(node: &Node, d: &mut Decoder) -> Option<Merge> {
         });
     }
     let mut f = Fields::new(node, "merge phase", d)?;
-    let commands = f.req("commands", d);
+    let commands = f.req_with_hint("commands", COMMANDS_HINT, d);
     let timeout = f
         .raw("timeout")
         .and_then(|n| Duration::decode(n, Unit::Seconds, d));
@@ -273,7 +280,11 @@ fn workflow_steps_mut(workflow: &mut Workflow) -> Vec<&mut Step> {
 impl Decode for MapPhase {
     fn decode(node: &Node, d: &mut Decoder) -> Option<Self> {
         let mut f = Fields::new(node, "map phase", d)?;
-        let input = f.req::<String>("input", d);
+        let input = f.req_with_hint::<String>(
+            "input",
+            "`input` is a JSON file or a command that prints the items, e.g. `input: items.json`",
+            d,
+        );
         let agent_template = match f.raw("agent_template") {
             Some(n) => phase_steps(n, "agent_template", d),
             None => {
@@ -288,7 +299,7 @@ impl Decode for MapPhase {
         let max_parallel = f.raw("max_parallel").map(|n| decode_parallelism(n, d));
         let agent_timeout = f
             .raw("agent_timeout_secs")
-            .and_then(|n| Duration::decode(n, Unit::Seconds, d));
+            .and_then(|n| decode_timeout(n, d));
         let phase = MapPhase {
             input: input.unwrap_or_default(),
             json_path: f
@@ -316,6 +327,25 @@ impl Decode for MapPhase {
             ..phase
         })
     }
+}
+
+/// A phase time limit: seconds, a duration with a unit, or (as in the 0.4 format) a
+/// `${VAR}` reference that is resolved when the workflow runs.
+fn decode_timeout(node: &Node, d: &mut Decoder) -> Option<Timeout> {
+    if let Some(text) = node.as_str()
+        && (is_bare_variable(text) || Template::parse(text).is_ok_and(|t| !t.is_literal()))
+    {
+        return Some(Timeout::Variable(text.to_string()));
+    }
+    Duration::decode(node, Unit::Seconds, d).map(Timeout::Fixed)
+}
+
+/// `$NAME`, the braceless form of an env reference.
+fn is_bare_variable(text: &str) -> bool {
+    text.strip_prefix('$').is_some_and(|name| {
+        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 fn decode_parallelism(node: &Node, d: &mut Decoder) -> Option<Parallelism> {
@@ -359,18 +389,125 @@ fn check_expressions(f: &mut Fields, d: &mut Decoder) {
             continue;
         }
         if let Err(e) = check(text) {
+            // Characters count from 1; a problem past the last one is "at the end".
+            let at = if e.offset < text.chars().count() {
+                format!("at character {}", e.offset + 1)
+            } else {
+                "at the end".to_string()
+            };
             let mut diag = Diagnostic::error(
                 "bad-expression",
                 Some(node.span),
-                format!(
-                    "invalid `{key}` at character {}: {}",
-                    e.offset + 1,
-                    e.message
-                ),
+                format!("invalid `{key}` {at}: {}", e.message),
             )
-            .with_width(text.chars().count());
+            .with_inner_offset(e.offset)
+            .with_width(word_len(text, e.offset));
             diag.hint = e.hint;
             d.push(diag);
         }
+    }
+}
+
+/// How many characters the word at char `offset` of `text` has (a name such as
+/// `lenght` or `SIDEWAYS` is underlined whole), or 1 for anything else.
+fn word_len(text: &str, offset: usize) -> usize {
+    text.chars()
+        .skip(offset)
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .count()
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::yaml::parse;
+
+    /// Decodes `text`, returning the workflow and every diagnostic's message.
+    fn decode(text: &str) -> (Option<Workflow>, Vec<String>) {
+        let root = parse(text).unwrap_or_else(|e| panic!("{e:?}"));
+        let mut d = Decoder::default();
+        let workflow = decode_workflow(&root, "t", &mut d);
+        let messages = d.diagnostics.iter().map(|x| x.message.clone()).collect();
+        (workflow, messages)
+    }
+
+    fn map_reduce(extra_map: &str, extra_top: &str) -> String {
+        format!(
+            "mode: mapreduce\nmap:\n  input: ls\n{extra_map}  agent_template: [shell: echo]\n{extra_top}"
+        )
+    }
+
+    #[test]
+    fn phase_timeouts_take_env_references() {
+        let text = map_reduce(
+            "  agent_timeout_secs: $AGENT\n",
+            "setup:\n  timeout: \"${SETUP}\"\n  commands: [shell: make]\n",
+        );
+        let (workflow, messages) = decode(&text);
+        assert_eq!(messages, Vec::<String>::new());
+        let Some(Body::MapReduce(mr)) = workflow.map(|w| w.body) else {
+            panic!("not a map-reduce")
+        };
+        assert_eq!(
+            mr.map.agent_timeout,
+            Some(Timeout::Variable("$AGENT".into()))
+        );
+        let setup_timeout = mr.setup.and_then(|s| s.timeout);
+        assert_eq!(setup_timeout, Some(Timeout::Variable("${SETUP}".into())));
+    }
+
+    #[test]
+    fn phase_timeouts_are_still_durations() {
+        let (workflow, _) = decode(&map_reduce("  agent_timeout_secs: 5m\n", ""));
+        let Some(Body::MapReduce(mr)) = workflow.map(|w| w.body) else {
+            panic!("not a map-reduce")
+        };
+        let five_minutes = Duration { millis: 300_000 };
+        assert_eq!(mr.map.agent_timeout, Some(Timeout::Fixed(five_minutes)));
+        let (_, messages) = decode(&map_reduce("  agent_timeout_secs: soon\n", ""));
+        assert_eq!(messages, ["`soon` is not a duration"]);
+    }
+
+    #[test]
+    fn sort_by_errors_stay_inside_the_text() {
+        let (_, messages) = decode(&map_reduce("  sort_by: score DESC NULLS MIDDLE\n", ""));
+        assert_eq!(
+            messages,
+            [
+                "invalid `sort_by` at character 18: expected `FIRST` or `LAST` after `NULLS`, found `MIDDLE`"
+            ]
+        );
+        let (_, messages) = decode(&map_reduce("  sort_by: score DESC NULLS\n", ""));
+        assert_eq!(
+            messages,
+            ["invalid `sort_by` at the end: expected `FIRST` or `LAST` after `NULLS`"]
+        );
+    }
+
+    #[test]
+    fn a_batch_size_of_zero_is_named() {
+        let policy = |value: &str| {
+            decode(&map_reduce(
+                "",
+                &format!("error_policy:\n  error_collection: {value}\n"),
+            ))
+            .1
+        };
+        assert_eq!(
+            policy("batched:0"),
+            ["the error_collection batch size must be at least 1"]
+        );
+        assert_eq!(policy("batched:many"), ["`batched:many` has no batch size"]);
+        assert_eq!(policy("collect"), ["unknown error_collection `collect`"]);
+        assert_eq!(policy("batched:5"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn missing_keys_are_named_with_the_right_article() {
+        let (_, messages) = decode("mode: mapreduce\nmap:\n  agent_template: [shell: echo]\n");
+        assert_eq!(messages, ["the map phase needs an `input` key"]);
+        let (_, messages) = decode(&map_reduce("", "setup:\n  timeout: 5\n"));
+        assert_eq!(messages, ["the setup phase needs a `commands` key"]);
     }
 }

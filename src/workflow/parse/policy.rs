@@ -52,14 +52,15 @@ pub fn decode_on_failure(node: &Node, d: &mut Decoder) -> Option<OnFailure> {
         }),
         Value::Str(text) => Some(on_failure_with(vec![handler_step(text, node)])),
         Value::Seq(items) => {
-            let steps: Vec<Option<Step>> = items
+            // Like `Vec::decode`: keep the handlers that decode.
+            let steps = items
                 .iter()
-                .map(|item| match &item.value {
+                .filter_map(|item| match &item.value {
                     Value::Str(text) => Some(handler_step(text, item)),
                     _ => Step::decode(item, d),
                 })
                 .collect();
-            Some(on_failure_with(steps.into_iter().collect::<Option<_>>()?))
+            Some(on_failure_with(steps))
         }
         Value::Map(_) => decode_on_failure_map(node, d),
         _ => {
@@ -420,24 +421,39 @@ fn decode_item_failure(node: &Node, d: &mut Decoder) -> Option<ItemFailure> {
 
 fn decode_collection(node: &Node, d: &mut Decoder) -> Option<ErrorCollection> {
     let text = String::decode(node, d)?;
-    let parsed = match text.as_str() {
-        "aggregate" => Some(ErrorCollection::Aggregate),
-        "immediate" => Some(ErrorCollection::Immediate),
-        other => other
-            .strip_prefix("batched:")
-            .and_then(|n| n.trim().parse::<u32>().ok())
-            .filter(|n| *n > 0)
-            .map(ErrorCollection::Batched),
-    };
-    if parsed.is_none() {
-        d.error_at(
-            node,
-            "unknown-value",
-            format!("unknown error_collection `{text}`"),
-        );
-        d.hint("use aggregate, immediate or batched:N");
+    match text.as_str() {
+        "aggregate" => return Some(ErrorCollection::Aggregate),
+        "immediate" => return Some(ErrorCollection::Immediate),
+        _ => {}
     }
-    parsed
+    // `batched:N` is a known form; only its number can be wrong.
+    match text
+        .strip_prefix("batched:")
+        .map(|n| n.trim().parse::<u32>())
+    {
+        Some(Ok(n)) if n > 0 => return Some(ErrorCollection::Batched(n)),
+        Some(Ok(_)) => {
+            d.error_at(
+                node,
+                "out-of-range",
+                "the error_collection batch size must be at least 1",
+            );
+            d.hint("write `batched:N` with N of 1 or more, e.g. `batched:10`");
+        }
+        Some(Err(_)) => {
+            d.error_at(node, "unknown-value", format!("`{text}` has no batch size"));
+            d.hint("write `batched:N` with N a whole number of 1 or more, e.g. `batched:10`");
+        }
+        None => {
+            d.error_at(
+                node,
+                "unknown-value",
+                format!("unknown error_collection `{text}`"),
+            );
+            d.hint("use aggregate, immediate or batched:N");
+        }
+    }
+    None
 }
 
 impl Decode for CircuitBreaker {

@@ -243,7 +243,8 @@ fn decode_command_key(key: &'static str, f: &mut Fields, d: &mut Decoder) -> Opt
         "goal_seek" => GoalSeek::decode(node, d).map(Action::GoalSeek),
         "test" => {
             let mut t = Fields::new(node, "test command", d)?;
-            let command = t.req::<String>("command", d);
+            let command =
+                t.req_with_hint::<String>("command", "`command` is the shell command to run", d);
             t.raw("on_failure");
             t.finish(d);
             command.map(Action::Shell)
@@ -376,7 +377,11 @@ fn decode_outputs(f: &mut Fields, d: &mut Decoder) -> BTreeMap<String, String> {
     for (key, value) in entries {
         let name = String::decode(key, d);
         let pattern = Fields::new(value, "output", d).and_then(|mut o| {
-            let p = o.req::<String>("file_pattern", d);
+            let p = o.req_with_hint::<String>(
+                "file_pattern",
+                "`file_pattern` is a glob naming the files the step writes",
+                d,
+            );
             o.finish(d);
             p
         });
@@ -390,8 +395,12 @@ fn decode_outputs(f: &mut Fields, d: &mut Decoder) -> BTreeMap<String, String> {
 impl Decode for WriteFile {
     fn decode(node: &Node, d: &mut Decoder) -> Option<Self> {
         let mut f = Fields::new(node, "write_file step", d)?;
-        let path = f.req::<String>("path", d);
-        let content = f.req::<String>("content", d);
+        let path = f.req_with_hint::<String>(
+            "path",
+            "`path` is the file to write, relative to the workflow root",
+            d,
+        );
+        let content = f.req_with_hint::<String>("content", "`content` is the text to write", d);
         let format = f.raw("format").and_then(|n| {
             let text = String::decode(n, d)?;
             match text.as_str() {
@@ -476,7 +485,7 @@ impl Decode for Foreach {
                 None
             }),
         });
-        let steps = f.req::<Vec<Step>>("do", d);
+        let steps = f.req_with_hint::<Vec<Step>>("do", "`do` lists the steps run for each item", d);
         let continue_on_error = f.opt("continue_on_error", d).unwrap_or(false);
         let max_items = f.opt("max_items", d);
         f.finish(d);
@@ -493,12 +502,21 @@ impl Decode for Foreach {
 impl Decode for GoalSeek {
     fn decode(node: &Node, d: &mut Decoder) -> Option<Self> {
         let mut f = Fields::new(node, "goal_seek step", d)?;
-        let goal = f.req::<String>("goal", d);
+        let goal = f.req_with_hint::<String>("goal", "`goal` says what the loop works towards", d);
         let claude: Option<String> = f.opt("claude", d);
         let shell: Option<String> = f.opt("shell", d);
-        let validate = f.req::<String>("validate", d);
-        let threshold = f.req::<u32>("threshold", d);
-        let max_attempts = f.req::<u32>("max_attempts", d);
+        let validate = f.req_with_hint::<String>(
+            "validate",
+            "`validate` is a command that prints `score: N` (0-100)",
+            d,
+        );
+        let threshold =
+            f.req_with_hint::<u32>("threshold", "`threshold` is the score to reach (0-100)", d);
+        let max_attempts = f.req_with_hint::<u32>(
+            "max_attempts",
+            "`max_attempts` is how many rounds at most",
+            d,
+        );
         let timeout = f
             .raw("timeout_seconds")
             .and_then(|n| Duration::decode(n, Unit::Seconds, d));

@@ -11,6 +11,8 @@ use super::{CmpOp, Expr, Operand};
 
 const MAX_DEPTH: usize = 64;
 pub(super) const QUOTE_HINT: &str = "quote string values: status == 'active'";
+/// The hint when no value was written at all.
+const VALUE_HINT: &str = "write a number, a quoted string, `true`, `false` or `null`";
 
 /// Parses a whole filter expression.
 pub(super) fn parse(text: &str) -> Result<Expr, ExprError> {
@@ -148,16 +150,16 @@ impl Parser {
             self.cursor.skip_ws();
             if !self.cursor.eat(')') {
                 return Err(ExprError::new("expected `)`", self.cursor.pos)
-                    .with_hint(format!("close the `(` at offset {open}")));
+                    .with_hint(format!("close the `(` at character {}", open + 1)));
             }
             return Ok(inner);
         }
         let operand = self.operand()?;
         self.cursor.skip_ws();
-        if let Some(op) = self.comparison_op() {
+        if let Some((op, written)) = self.comparison_op()? {
             let value = literal(
                 &mut self.cursor,
-                &format!("expected a value after `{}`", op_text(op)),
+                &format!("expected a value after `{written}`"),
             )?;
             return Ok(Expr::Compare { operand, op, value });
         }
@@ -197,7 +199,18 @@ impl Parser {
         }
     }
 
-    fn comparison_op(&mut self) -> Option<CmpOp> {
+    /// The comparison operator at the cursor and its text as written.
+    fn comparison_op(&mut self) -> Result<Option<(CmpOp, &'static str)>, ExprError> {
+        // `=>` would otherwise read as the old tool's `=` and a stray `>`.
+        for (wrong, right) in [("=>", ">="), ("=<", "<=")] {
+            if self.cursor.clone().eat_str(wrong) {
+                return Err(ExprError::new(
+                    format!("`{wrong}` is not an operator"),
+                    self.cursor.pos,
+                )
+                .with_hint(format!("did you mean `{right}`?")));
+            }
+        }
         let ops = [
             ("==", CmpOp::Eq),
             ("!=", CmpOp::Ne),
@@ -208,8 +221,9 @@ impl Parser {
             // The old tool accepted a single `=`.
             ("=", CmpOp::Eq),
         ];
-        ops.into_iter()
-            .find_map(|(text, op)| self.cursor.eat_str(text).then_some(op))
+        Ok(ops
+            .into_iter()
+            .find_map(|(text, op)| self.cursor.eat_str(text).then_some((op, text))))
     }
 
     /// Reads `[v, v, ...]` after `in`.
@@ -281,7 +295,9 @@ pub(super) fn literal(cursor: &mut Cursor, missing: &str) -> Result<Value, ExprE
         Some("true") => Value::Bool(true),
         Some("false") => Value::Bool(false),
         Some("null") => Value::Null,
-        _ => return Err(ExprError::new(missing, at).with_hint(QUOTE_HINT)),
+        // A bare word is most likely a string value without its quotes.
+        Some(_) => return Err(ExprError::new(missing, at).with_hint(QUOTE_HINT)),
+        None => return Err(ExprError::new(missing, at).with_hint(VALUE_HINT)),
     };
     cursor.identifier();
     Ok(value)
@@ -295,17 +311,6 @@ fn peek_word(cursor: &Cursor) -> Option<String> {
 fn literal_on_left(at: usize) -> ExprError {
     ExprError::new("expected a field name, found a literal", at)
         .with_hint("put the field first: `score > 5`")
-}
-
-fn op_text(op: CmpOp) -> &'static str {
-    match op {
-        CmpOp::Eq => "==",
-        CmpOp::Ne => "!=",
-        CmpOp::Lt => "<",
-        CmpOp::Le => "<=",
-        CmpOp::Gt => ">",
-        CmpOp::Ge => ">=",
-    }
 }
 
 #[cfg(test)]
@@ -379,6 +384,10 @@ mod tests {
             ("a in ['x' 'y']", "expected `,` or `]`, found `'`", 10),
             ("a in [x]", "expected a value in the list", 6),
             ("a == 1e999", "number `1e999` is out of range", 5),
+            ("score => 5", "`=>` is not an operator", 6),
+            ("score =< 5", "`=<` is not an operator", 6),
+            ("score = ", "expected a value after `=`", 8),
+            ("score >= && ok", "expected a value after `>=`", 9),
         ];
         for (expr, message, offset) in cases {
             let e = error(expr);
@@ -393,8 +402,11 @@ mod tests {
         assert_eq!(hint("a == 1 & b").as_deref(), Some("use `&&`"));
         assert_eq!(
             hint("(a == 1").as_deref(),
-            Some("close the `(` at offset 0")
+            Some("close the `(` at character 1")
         );
+        assert_eq!(hint("a => 1").as_deref(), Some("did you mean `>=`?"));
+        assert_eq!(hint("a >= && b").as_deref(), Some(VALUE_HINT));
+        assert_eq!(hint("a >=").as_deref(), Some(VALUE_HINT));
     }
 
     #[test]

@@ -230,7 +230,7 @@ impl Parser {
         self.cursor.skip_ws();
         if !self.cursor.eat(')') {
             return Err(ExprError::new("expected `)`", self.cursor.pos)
-                .with_hint(format!("close the `(` at offset {open}")));
+                .with_hint(format!("close the `(` at character {}", open + 1)));
         }
         Ok(inner)
     }
