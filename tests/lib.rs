@@ -17,6 +17,28 @@ mod graph;
 mod hash;
 #[path = "cli/map_input.rs"]
 mod map_input;
+#[path = "cli/run_actions.rs"]
+mod run_actions;
+#[path = "cli/run_basics.rs"]
+mod run_basics;
+#[path = "cli/run_claude.rs"]
+mod run_claude;
+#[path = "cli/run_env.rs"]
+mod run_env;
+#[path = "cli/run_fields.rs"]
+mod run_fields;
+#[path = "cli/run_map.rs"]
+mod run_map;
+#[path = "cli/run_policy.rs"]
+mod run_policy;
+#[path = "cli/run_recovery.rs"]
+mod run_recovery;
+#[path = "cli/run_report.rs"]
+mod run_report;
+#[path = "cli/run_signals.rs"]
+mod run_signals;
+#[path = "cli/run_vars.rs"]
+mod run_vars;
 #[path = "cli/schema.rs"]
 mod schema;
 #[path = "cli/validate.rs"]

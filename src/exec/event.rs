@@ -42,6 +42,20 @@ pub enum Event {
         /// Why the last attempt failed.
         reason: String,
     },
+    /// A map item attempt ended: what the DLQ records. `final_attempt` is false when the
+    /// item will be retried.
+    ItemAttempt {
+        /// The node.
+        id: String,
+        /// The item: its index, JSON and node digest (hex).
+        node: Option<(usize, serde_json::Value, String)>,
+        /// The attempt number (1-based; 0 for an item that never started).
+        attempt: u32,
+        /// What the attempt produced.
+        result: NodeResult,
+        /// No more attempts follow.
+        final_attempt: bool,
+    },
     /// A node finished, was skipped, or was cancelled.
     NodeFinished {
         /// Its id.

@@ -8,16 +8,19 @@
 
 pub mod action;
 pub mod backoff;
+pub mod breaker;
 pub mod cancel;
 pub mod claude;
 pub mod condition;
 pub mod event;
 pub mod git_context;
 pub mod job;
+pub mod node;
 pub mod outcome;
 pub mod process;
 pub mod queue;
 pub mod scheduler;
 pub mod signals;
 pub mod step;
+pub mod tally;
 pub mod vars;

@@ -35,12 +35,18 @@ pub enum FailureKind {
     Evaluation,
     /// Stopped by Ctrl-C, SIGTERM or fail-fast.
     Cancelled,
+    /// Not started because the circuit breaker was open.
+    CircuitOpen,
 }
 
 impl FailureKind {
-    /// True for kinds worth retrying (timeouts, rate limits).
+    /// True for kinds worth retrying automatically: timeouts, rate limits, an open
+    /// circuit. Fatal kinds (authentication, a missing command, a bad variable) are not.
     pub fn is_transient(self) -> bool {
-        matches!(self, FailureKind::Timeout | FailureKind::RateLimit)
+        matches!(
+            self,
+            FailureKind::Timeout | FailureKind::RateLimit | FailureKind::CircuitOpen
+        )
     }
 }
 

@@ -77,6 +77,20 @@ impl ReadyQueue {
         self.finish(node, Finish::Succeeded)
     }
 
+    /// The node `pop_ready` would return, without starting it.
+    pub fn peek_ready(&mut self) -> Option<usize> {
+        if self.stopped {
+            return None;
+        }
+        while let Some(&Reverse(node)) = self.ready.peek() {
+            if self.state[node] == State::Ready {
+                return Some(node);
+            }
+            self.ready.pop();
+        }
+        None
+    }
+
     /// The next node to start, lowest number first; `None` when none is ready or the
     /// queue was stopped.
     pub fn pop_ready(&mut self) -> Option<usize> {

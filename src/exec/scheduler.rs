@@ -1,28 +1,32 @@
 //! Runs a sealed plan: the ready queue decides what may start, a rayon pool of `jobs`
 //! threads (not the global pool) runs nodes, workers send messages over one channel,
-//! and this thread alone updates the queue, the variables and the event sink.
+//! and this thread alone (the coordinator) updates the queue, the variables, the error
+//! policy and the event sink.
 //!
 //! Fail-fast by default: after a failed step nothing new starts (running nodes finish),
 //! and the nodes that never started are reported as cancelled. `keep_going` skips only
 //! the failed node's dependents. A failed map item never blocks reduce; the error
-//! policy decides whether the job stops. Ctrl-C / SIGTERM cancel running nodes.
+//! policy decides: retries with backoff (the item waits without holding a worker), the
+//! circuit breaker (while open, items are rejected as `circuit_open` without running),
+//! and the stop rules in `tally`. Ctrl-C / SIGTERM cancel running nodes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
+use super::backoff;
+use super::breaker::Breaker;
 use super::cancel::CancelToken;
 use super::event::Event;
-use super::outcome::{Cost, Failure, NodeResult, NodeStatus, OutputTail};
+use super::node::run_node;
+use super::outcome::{Cost, Failure, FailureKind, NodeResult, NodeStatus, OutputTail};
 use super::queue::{Finish, ReadyQueue};
-use super::step::{Runtime, StepCx, run_node_steps};
+use super::step::should_retry;
+use super::tally::{MapTally, policy_stop};
 use super::vars::Vars;
 use crate::graph::{NodeKind, Plan, PlanNode, Work};
-use crate::workflow::interpolate::Phase;
-use crate::workflow::schema::{ErrorPolicy, ItemFailure};
+use crate::workflow::schema::{ErrorPolicy, ItemFailure, RetryPolicy};
 
 /// How a plan is run.
 pub struct Settings<'a> {
@@ -50,61 +54,6 @@ pub struct Settings<'a> {
     pub git_base: Option<Option<git2::Oid>>,
 }
 
-/// Map item results, for `${map.*}` in reduce.
-#[derive(Debug, Default)]
-pub struct MapTally {
-    /// Items that finished (any status).
-    pub total: usize,
-    /// Items that succeeded.
-    pub successful: usize,
-    /// Items that failed.
-    pub failed: usize,
-    /// Items skipped by `on_item_failure: skip`.
-    pub skipped: usize,
-    results: Vec<Value>,
-}
-
-impl MapTally {
-    fn record(&mut self, id: &str, index: usize, result: &NodeResult) {
-        self.total += 1;
-        let (status, error) = match &result.status {
-            NodeStatus::Succeeded => {
-                self.successful += 1;
-                ("success", None)
-            }
-            NodeStatus::Failed(f) => {
-                self.failed += 1;
-                (
-                    "failed",
-                    Some(f.message.chars().take(200).collect::<String>()),
-                )
-            }
-            NodeStatus::Skipped { .. } | NodeStatus::Cancelled { .. } => ("skipped", None),
-        };
-        self.results.push(json!({"item_id": id, "item_index": index, "status": status, "error": error, "output": result.output.stdout}));
-    }
-
-    fn set_vars(&self, vars: &mut Vars) {
-        let rate = if self.total == 0 {
-            0.0
-        } else {
-            self.successful as f64 / self.total as f64 * 100.0
-        };
-        vars.set(
-            "map",
-            json!({
-                "total": self.total,
-                "successful": self.successful,
-                "failed": self.failed,
-                "skipped": self.skipped,
-                "success_rate": (rate * 10.0).round() / 10.0,
-                "results": self.results,
-                "results_json": Value::Array(self.results.clone()).to_string(),
-            }),
-        );
-    }
-}
-
 /// Why a run stopped early.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
@@ -127,11 +76,17 @@ pub struct Report {
     pub map: MapTally,
 }
 
-enum Message {
+/// What workers send the coordinator.
+pub enum Message {
+    /// Something to report.
     Event(Event),
+    /// A node finished.
     Done {
+        /// Its position in plan order.
         pos: usize,
+        /// What it produced.
         result: NodeResult,
+        /// Its variables (not for map items, whose variables stay theirs).
         vars: Option<Vars>,
     },
 }
@@ -144,32 +99,37 @@ pub fn execute(
     done: &[String],
     sink: &mut dyn FnMut(Event),
 ) -> Report {
-    let nodes: Vec<(petgraph::graph::NodeIndex, &PlanNode)> = plan.nodes().collect();
-    let position: BTreeMap<petgraph::graph::NodeIndex, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(p, (i, _))| (*i, p))
-        .collect();
-    let deps: Vec<Vec<usize>> = nodes
-        .iter()
-        .map(|(i, _)| plan.dependencies(*i).iter().map(|d| position[d]).collect())
+    let nodes: Vec<&PlanNode> = plan.nodes().map(|(_, n)| n).collect();
+    let position: BTreeMap<petgraph::graph::NodeIndex, usize> =
+        plan.nodes().enumerate().map(|(p, (i, _))| (i, p)).collect();
+    let deps: Vec<Vec<usize>> = plan
+        .nodes()
+        .map(|(i, _)| plan.dependencies(i).iter().map(|d| position[d]).collect())
         .collect();
     let mut queue = ReadyQueue::new(&deps);
-    for (pos, (_, node)) in nodes.iter().enumerate() {
+    for (pos, node) in nodes.iter().enumerate() {
         if done.contains(&node.id) {
             queue.mark_done(pos);
         }
     }
-    let item_total = nodes
-        .iter()
-        .filter(|(_, n)| n.kind == NodeKind::MapItem)
-        .count();
     sink(Event::Planned {
         nodes: nodes.len() - done.len(),
     });
-    let mut report = Report {
-        vars,
-        ..Report::default()
+    let mut co = Coordinator {
+        item_total: nodes.iter().filter(|n| n.kind == NodeKind::MapItem).count(),
+        nodes,
+        queue,
+        settings,
+        report: Report {
+            vars,
+            ..Report::default()
+        },
+        breaker: settings.policy.circuit_breaker.clone().map(Breaker::new),
+        retry: item_retry(settings.policy),
+        attempts: HashMap::new(),
+        started: HashMap::new(),
+        waiting: Vec::new(),
+        sink,
     };
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(settings.jobs.max(1))
@@ -177,199 +137,359 @@ pub fn execute(
     {
         Ok(pool) => pool,
         Err(e) => {
-            report.stopped = Some(StopReason::Policy(format!(
+            co.report.stopped = Some(StopReason::Policy(format!(
                 "cannot start worker threads: {e}"
             )));
-            return report;
+            return co.report;
         }
     };
     let (tx, rx) = mpsc::channel::<Message>();
     pool.in_place_scope(|scope| {
         loop {
-            if settings.cancel.is_cancelled() && report.stopped.is_none() {
-                report.stopped = Some(StopReason::Interrupted);
-                cancel_rest(&mut queue, &nodes, "interrupted", sink);
+            if settings.cancel.is_cancelled() && co.report.stopped.is_none() {
+                co.stop(StopReason::Interrupted, "interrupted");
             }
-            while queue.running() < settings.jobs.max(1) {
-                let Some(pos) = queue.pop_ready() else { break };
-                let node = nodes[pos].1;
-                let mut node_vars = report.vars.clone();
-                if node.kind == NodeKind::Reduce {
-                    report.map.set_vars(&mut node_vars);
-                }
-                sink(Event::NodeStarted {
-                    id: node.id.clone(),
-                    kind: node.kind,
-                });
-                let tx = tx.clone();
-                scope.spawn(move |_| {
-                    let (result, vars) = run_node(plan, node, settings, node_vars, item_total, &tx);
-                    let _ = tx.send(Message::Done { pos, result, vars });
-                });
+            for (pos, attempt) in co.due_retries() {
+                co.spawn(scope, plan, &tx, pos, attempt);
             }
-            if queue.is_finished() {
+            while let Some((pos, attempt)) = co.next_to_start() {
+                co.spawn(scope, plan, &tx, pos, attempt);
+            }
+            if co.queue.is_finished() {
                 break;
             }
-            let message = match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(m) => m,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            match rx.recv_timeout(co.poll_interval()) {
+                Ok(Message::Event(event)) => (co.sink)(event),
+                Ok(Message::Done { pos, result, vars }) => co.finish(pos, result, vars),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            match message {
-                Message::Event(event) => sink(event),
-                Message::Done { pos, result, vars } => {
-                    finish_node(
-                        &mut queue,
-                        &nodes,
-                        pos,
-                        result,
-                        vars,
-                        settings,
-                        &mut report,
-                        sink,
-                    );
+            }
+        }
+    });
+    co.report
+}
+
+/// Item-level retries: `on_item_failure: retry` (default 3 attempts) or `retry_config`.
+fn item_retry(policy: &ErrorPolicy) -> Option<RetryPolicy> {
+    match (&policy.retry_config, &policy.on_item_failure) {
+        (Some(config), _) => Some(config.clone()),
+        (None, ItemFailure::Retry) => Some(RetryPolicy {
+            attempts: 3,
+            backoff: crate::workflow::schema::Backoff::Exponential {
+                initial: crate::workflow::duration::Duration { millis: 1000 },
+                multiplier: 2.0,
+                max_delay: Some(crate::workflow::duration::Duration { millis: 30_000 }),
+            },
+            jitter: false,
+            jitter_factor: 0.3,
+            retry_on: Vec::new(),
+            retry_budget: None,
+        }),
+        (None, _) => None,
+    }
+}
+
+/// The coordinator's state: one per plan run, owned by the coordinating thread.
+struct Coordinator<'p, 's> {
+    nodes: Vec<&'p PlanNode>,
+    queue: ReadyQueue,
+    settings: &'p Settings<'p>,
+    report: Report,
+    breaker: Option<Breaker>,
+    retry: Option<RetryPolicy>,
+    attempts: HashMap<usize, u32>,
+    started: HashMap<usize, Instant>,
+    /// Items waiting for a retry: (when, position).
+    waiting: Vec<(Instant, usize)>,
+    item_total: usize,
+    sink: &'s mut dyn FnMut(Event),
+}
+
+impl<'p> Coordinator<'p, '_> {
+    /// Nodes running on workers (items waiting for a retry hold no worker).
+    fn busy(&self) -> usize {
+        self.queue.running() - self.waiting.len()
+    }
+
+    /// The next node to start, rejecting map items while the circuit is open.
+    fn next_to_start(&mut self) -> Option<(usize, u32)> {
+        while self.busy() < self.settings.jobs.max(1) {
+            let pos = self.queue.peek_ready()?;
+            let now = Instant::now();
+            if self.nodes[pos].kind == NodeKind::MapItem
+                && let Some(breaker) = self.breaker.as_mut()
+            {
+                if breaker.is_saturated(now) {
+                    return None;
+                }
+                if !breaker.admit(now) {
+                    self.queue.pop_ready();
+                    self.reject_open_circuit(pos);
+                    continue;
                 }
             }
+            self.queue.pop_ready();
+            return Some((pos, 1));
         }
-    });
-    report
-}
-
-/// Updates the queue, variables, tallies and policy after a node finished.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the coordinator's state is passed explicitly rather than hidden in a struct"
-)]
-fn finish_node(
-    queue: &mut ReadyQueue,
-    nodes: &[(petgraph::graph::NodeIndex, &PlanNode)],
-    pos: usize,
-    result: NodeResult,
-    vars: Option<Vars>,
-    settings: &Settings,
-    report: &mut Report,
-    sink: &mut dyn FnMut(Event),
-) {
-    let node = nodes[pos].1;
-    let failed = matches!(result.status, NodeStatus::Failed(_));
-    let cancelled = matches!(
-        result.status,
-        NodeStatus::Failed(Failure {
-            kind: super::outcome::FailureKind::Cancelled,
-            ..
-        })
-    );
-    if let Some(v) = vars.filter(|_| !failed) {
-        report.vars.extend(&v);
-    }
-    let mut result = result;
-    if node.kind == NodeKind::MapItem {
-        if failed && settings.policy.on_item_failure == ItemFailure::Skip {
-            result.status = NodeStatus::Skipped {
-                reason: format!(
-                    "failed and skipped by on_item_failure: skip ({})",
-                    failure_message(&result.status)
-                ),
-            };
-            report.map.skipped += 1;
-        }
-        if let Work::Item { index, .. } = &node.work {
-            report.map.record(&node.id, *index, &result);
-        }
-    }
-    let blocks = failed && node.kind != NodeKind::MapItem;
-    let skipped = queue.finish(
-        pos,
-        if failed {
-            Finish::Failed { blocks }
-        } else {
-            Finish::Succeeded
-        },
-    );
-    sink(Event::NodeFinished {
-        id: node.id.clone(),
-        kind: node.kind,
-        result,
-    });
-    for s in skipped {
-        let (_, n) = nodes[s];
-        sink(Event::NodeFinished {
-            id: n.id.clone(),
-            kind: n.kind,
-            result: not_run(NodeStatus::Skipped {
-                reason: format!("needs `{}`, which failed", node.id),
-            }),
-        });
-    }
-    if cancelled || report.stopped.is_some() {
-        return;
-    }
-    let stop = if blocks && !settings.keep_going {
-        Some(StopReason::StepFailed(node.id.clone()))
-    } else if node.kind == NodeKind::MapItem && failed {
-        policy_stop(settings.policy, &report.map)
-    } else {
         None
-    };
-    if let Some(reason) = stop {
-        let why = match &reason {
-            StopReason::StepFailed(id) => {
-                format!("not started: `{id}` failed (fail-fast; use --keep-going to continue)")
-            }
-            StopReason::Policy(why) => format!("not started: {why}"),
-            StopReason::Interrupted => "interrupted".to_string(),
-        };
-        report.stopped = Some(reason);
-        cancel_rest(queue, nodes, &why, sink);
     }
-}
 
-fn failure_message(status: &NodeStatus) -> String {
-    match status {
-        NodeStatus::Failed(f) => f.message.clone(),
-        _ => String::new(),
-    }
-}
-
-/// Whether the error policy stops the job after a failed item.
-fn policy_stop(policy: &ErrorPolicy, map: &MapTally) -> Option<StopReason> {
-    if policy.on_item_failure == ItemFailure::Stop {
-        return Some(StopReason::Policy(
-            "a map item failed and on_item_failure is `stop`".into(),
-        ));
-    }
-    if !policy.continue_on_failure {
-        return Some(StopReason::Policy(
-            "a map item failed and continue_on_failure is false".into(),
-        ));
-    }
-    if let Some(max) = policy.max_failures
-        && map.failed >= max as usize
+    fn spawn<'scope>(
+        &mut self,
+        scope: &rayon::Scope<'scope>,
+        plan: &'scope Plan,
+        tx: &mpsc::Sender<Message>,
+        pos: usize,
+        attempt: u32,
+    ) where
+        'p: 'scope,
     {
-        return Some(StopReason::Policy(format!(
-            "{} map items failed (max_failures: {max})",
-            map.failed
-        )));
-    }
-    None
-}
-
-fn cancel_rest(
-    queue: &mut ReadyQueue,
-    nodes: &[(petgraph::graph::NodeIndex, &PlanNode)],
-    why: &str,
-    sink: &mut dyn FnMut(Event),
-) {
-    for pos in queue.stop() {
-        let node = nodes[pos].1;
-        sink(Event::NodeFinished {
+        let node: &'scope PlanNode = self.nodes[pos];
+        let mut vars = self.report.vars.clone();
+        if node.kind == NodeKind::Reduce {
+            self.report.map.set_vars(&mut vars);
+        }
+        self.attempts.insert(pos, attempt);
+        self.started.insert(pos, Instant::now());
+        (self.sink)(Event::NodeStarted {
             id: node.id.clone(),
             kind: node.kind,
-            result: not_run(NodeStatus::Cancelled {
-                reason: why.to_string(),
-            }),
+        });
+        let tx = tx.clone();
+        let settings: &'scope Settings<'scope> = self.settings;
+        let total = self.item_total;
+        scope.spawn(move |_| {
+            let (result, vars) = run_node(plan, node, settings, vars, total, attempt, &tx);
+            let _ = tx.send(Message::Done { pos, result, vars });
         });
     }
+
+    /// Items whose retry delay has passed.
+    fn due_retries(&mut self) -> Vec<(usize, u32)> {
+        if self.report.stopped.is_some() {
+            return Vec::new();
+        }
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = self.waiting.drain(..).partition(|(at, _)| *at <= now);
+        self.waiting = later;
+        due.into_iter()
+            .map(|(_, pos)| (pos, self.attempts.get(&pos).copied().unwrap_or(1) + 1))
+            .collect()
+    }
+
+    /// How long to wait for a message before looking at timers again.
+    fn poll_interval(&self) -> Duration {
+        let next = self
+            .waiting
+            .iter()
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
+            .min();
+        next.unwrap_or(Duration::from_millis(100))
+            .clamp(Duration::from_millis(1), Duration::from_millis(100))
+    }
+
+    /// An item rejected because the circuit breaker is open.
+    fn reject_open_circuit(&mut self, pos: usize) {
+        let failure = Failure::new(
+            FailureKind::CircuitOpen,
+            "not started: the circuit breaker is open after consecutive failures",
+        );
+        let result = not_run(NodeStatus::Failed(failure));
+        self.attempts.insert(pos, 1);
+        self.finish_item(pos, result);
+    }
+
+    /// Records a finished node and applies the policy.
+    fn finish(&mut self, pos: usize, result: NodeResult, vars: Option<Vars>) {
+        let node = self.nodes[pos];
+        if node.kind == NodeKind::MapItem {
+            if let Some(breaker) = self.breaker.as_mut() {
+                breaker.record(
+                    !matches!(result.status, NodeStatus::Failed(_)),
+                    Instant::now(),
+                );
+            }
+            if self.schedule_retry(pos, &result) {
+                return;
+            }
+            self.finish_item(pos, result);
+            return;
+        }
+        let failed = matches!(result.status, NodeStatus::Failed(_));
+        if let Some(v) = vars.filter(|_| !failed) {
+            self.report.vars.extend(&v);
+        }
+        let cancelled = is_cancelled(&result);
+        let skipped = self.queue.finish(
+            pos,
+            if failed {
+                Finish::Failed { blocks: true }
+            } else {
+                Finish::Succeeded
+            },
+        );
+        (self.sink)(Event::NodeFinished {
+            id: node.id.clone(),
+            kind: node.kind,
+            result,
+        });
+        self.report_skipped(pos, skipped);
+        if failed && !cancelled && !self.settings.keep_going && self.report.stopped.is_none() {
+            let why = format!(
+                "not started: `{}` failed (fail-fast; use --keep-going to continue)",
+                node.id
+            );
+            self.stop(StopReason::StepFailed(node.id.clone()), &why);
+        }
+    }
+
+    /// Puts a failed item back to wait for its next attempt; false when it is done.
+    fn schedule_retry(&mut self, pos: usize, result: &NodeResult) -> bool {
+        let (Some(policy), NodeStatus::Failed(failure)) = (&self.retry, &result.status) else {
+            return false;
+        };
+        let attempt = self.attempts.get(&pos).copied().unwrap_or(1);
+        if attempt >= policy.attempts
+            || self.report.stopped.is_some()
+            || !should_retry(failure, &policy.retry_on)
+        {
+            return false;
+        }
+        let mut delay = backoff::delay(&policy.backoff, attempt);
+        let node = self.nodes[pos];
+        if policy.jitter {
+            delay = backoff::with_jitter(
+                delay,
+                policy.jitter_factor,
+                &format!("{}/{}#{attempt}", self.settings.job_id, node.id),
+            );
+        }
+        (self.sink)(Event::ItemAttempt {
+            id: node.id.clone(),
+            node: pos_item(node),
+            attempt,
+            result: result.clone(),
+            final_attempt: false,
+        });
+        (self.sink)(Event::Retrying {
+            id: node.id.clone(),
+            attempt: attempt + 1,
+            delay,
+            reason: failure.message.clone(),
+        });
+        self.waiting.push((Instant::now() + delay, pos));
+        true
+    }
+
+    /// Records a map item's final result.
+    fn finish_item(&mut self, pos: usize, mut result: NodeResult) {
+        let node = self.nodes[pos];
+        let failed = matches!(result.status, NodeStatus::Failed(_));
+        let attempt = self.attempts.get(&pos).copied().unwrap_or(1);
+        (self.sink)(Event::ItemAttempt {
+            id: node.id.clone(),
+            node: pos_item(node),
+            attempt,
+            result: result.clone(),
+            final_attempt: true,
+        });
+        if failed && self.settings.policy.on_item_failure == ItemFailure::Skip {
+            let reason = match &result.status {
+                NodeStatus::Failed(f) => f.message.clone(),
+                _ => String::new(),
+            };
+            result.status = NodeStatus::Skipped {
+                reason: format!("failed and skipped by on_item_failure: skip ({reason})"),
+            };
+            self.report.map.skipped += 1;
+        }
+        if let Work::Item { index, .. } = &node.work {
+            self.report.map.record(&node.id, *index, &result);
+        }
+        let cancelled = is_cancelled(&result);
+        self.queue.finish(
+            pos,
+            if failed {
+                Finish::Failed { blocks: false }
+            } else {
+                Finish::Succeeded
+            },
+        );
+        (self.sink)(Event::NodeFinished {
+            id: node.id.clone(),
+            kind: node.kind,
+            result,
+        });
+        if failed
+            && !cancelled
+            && self.report.stopped.is_none()
+            && let Some(why) = policy_stop(self.settings.policy, &self.report.map)
+        {
+            self.stop(
+                StopReason::Policy(why.clone()),
+                &format!("not started: {why}"),
+            );
+        }
+    }
+
+    fn report_skipped(&mut self, pos: usize, skipped: Vec<usize>) {
+        let id = &self.nodes[pos].id;
+        for s in skipped {
+            let n = self.nodes[s];
+            let result = not_run(NodeStatus::Skipped {
+                reason: format!("needs `{id}`, which failed"),
+            });
+            (self.sink)(Event::NodeFinished {
+                id: n.id.clone(),
+                kind: n.kind,
+                result,
+            });
+        }
+    }
+
+    /// Stops starting nodes; everything not started (and items waiting for a retry)
+    /// is reported as cancelled.
+    fn stop(&mut self, reason: StopReason, why: &str) {
+        self.report.stopped = Some(reason);
+        let waiting: Vec<usize> = self.waiting.drain(..).map(|(_, pos)| pos).collect();
+        let mut never = self.queue.stop();
+        for &pos in &waiting {
+            self.queue.finish(pos, Finish::Failed { blocks: false });
+        }
+        never.extend(waiting);
+        for pos in never {
+            let n = self.nodes[pos];
+            let result = not_run(NodeStatus::Cancelled {
+                reason: why.to_string(),
+            });
+            if n.kind == NodeKind::MapItem {
+                (self.sink)(Event::ItemAttempt {
+                    id: n.id.clone(),
+                    node: pos_item(n),
+                    attempt: 0,
+                    result: result.clone(),
+                    final_attempt: true,
+                });
+            }
+            (self.sink)(Event::NodeFinished {
+                id: n.id.clone(),
+                kind: n.kind,
+                result,
+            });
+        }
+    }
+}
+
+/// The item of a map-item node, for DLQ records.
+fn pos_item(node: &PlanNode) -> Option<(usize, serde_json::Value, String)> {
+    match &node.work {
+        Work::Item { index, item } => Some((*index, item.clone(), node.digest.to_hex())),
+        _ => None,
+    }
+}
+
+fn is_cancelled(result: &NodeResult) -> bool {
+    matches!(&result.status, NodeStatus::Failed(f) if f.kind == FailureKind::Cancelled)
 }
 
 fn not_run(status: NodeStatus) -> NodeResult {
@@ -379,119 +499,5 @@ fn not_run(status: NodeStatus) -> NodeResult {
         cost: Cost::default(),
         output: OutputTail::default(),
         warnings: Vec::new(),
-    }
-}
-
-/// Runs one node on a worker thread.
-fn run_node(
-    plan: &Plan,
-    node: &PlanNode,
-    settings: &Settings,
-    mut vars: Vars,
-    item_total: usize,
-    tx: &mpsc::Sender<Message>,
-) -> (NodeResult, Option<Vars>) {
-    let started = Instant::now();
-    let id = node.id.clone();
-    let on_line = |stream, line: &str| {
-        let _ = tx.send(Message::Event(Event::Output {
-            id: id.clone(),
-            stream,
-            line: line.to_string(),
-        }));
-    };
-    let on_retry = |attempt, delay, reason: &str| {
-        let _ = tx.send(Message::Event(Event::Retrying {
-            id: id.clone(),
-            attempt,
-            delay,
-            reason: reason.to_string(),
-        }));
-    };
-    let mut env = settings.env.clone();
-    let steps = match &node.work {
-        Work::Step { .. } => plan
-            .step(node)
-            .map(std::slice::from_ref)
-            .unwrap_or_default(),
-        Work::Item { index, item } => {
-            let mut with_item = env.as_ref().clone();
-            item_vars(&mut vars, &mut with_item, node, *index, item, item_total);
-            env = Arc::new(with_item);
-            crate::graph::build::phase_steps(plan.workflow(), Phase::Map)
-        }
-        Work::Pending { .. } => &[],
-    };
-    let rt = Runtime {
-        root: settings.root,
-        claude_bin: settings.claude_bin,
-        cancel: settings.cancel,
-        on_line: if settings.stream_output {
-            Some(&on_line)
-        } else {
-            None
-        },
-        session_seed: format!("{}/{}", settings.job_id, node.id),
-        grace: settings.grace,
-        on_retry: Some(&on_retry),
-        git_base: settings.git_base,
-    };
-    let mut cx = StepCx::new(&rt, vars, env);
-    let status = match run_node_steps(&mut cx, steps) {
-        Ok(()) => NodeStatus::Succeeded,
-        Err(f) => NodeStatus::Failed(f),
-    };
-    let result = NodeResult {
-        status,
-        duration: started.elapsed(),
-        cost: cx.cost(),
-        output: cx.last.clone(),
-        warnings: std::mem::take(&mut cx.warnings),
-    };
-    let keep_vars = node.kind != NodeKind::MapItem;
-    (result, keep_vars.then_some(cx.vars))
-}
-
-/// `${item}`, `${item_index}`, ... and the `ITEM_*` environment of a map item.
-fn item_vars(
-    vars: &mut Vars,
-    env: &mut Vec<(String, String)>,
-    node: &PlanNode,
-    index: usize,
-    item: &Value,
-    total: usize,
-) {
-    let item_id = node.id.strip_prefix("map/").unwrap_or(&node.id).to_string();
-    vars.set("item", item.clone());
-    vars.set("item_json", Value::String(item.to_string()));
-    vars.set("item_index", json!(index));
-    vars.set("item_total", json!(total));
-    vars.set("item_id", Value::String(item_id.clone()));
-    env.push(("ITEM_JSON".into(), item.to_string()));
-    env.push(("ITEM_INDEX".into(), index.to_string()));
-    env.push(("ITEM_ID".into(), item_id));
-    match item {
-        Value::Object(map) => {
-            for (key, value) in map {
-                let name: String = key
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() {
-                            c.to_ascii_uppercase()
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                env.push((
-                    format!("ITEM_{name}"),
-                    crate::workflow::interpolate::value_text(value),
-                ));
-            }
-        }
-        other => env.push((
-            "ITEM".into(),
-            crate::workflow::interpolate::value_text(other),
-        )),
     }
 }

@@ -79,6 +79,7 @@ impl Reporter {
                     bar.inc_length(nodes as u64);
                 }
             }
+            Event::ItemAttempt { .. } => {}
             Event::NodeStarted { id, .. } => {
                 self.running.insert(id);
                 self.update_bar();
@@ -195,6 +196,17 @@ impl Reporter {
         let job = &self.job_id;
         let value = match event {
             Event::Planned { nodes } => serde_json::json!({"event": "planned", "nodes": nodes}),
+            Event::ItemAttempt {
+                id,
+                attempt,
+                result,
+                final_attempt,
+                ..
+            } => {
+                let record =
+                    NodeRecord::new(id, crate::graph::NodeKind::MapItem, result, &self.masker);
+                serde_json::json!({"event": "item_attempt", "node": id, "attempt": attempt, "final": final_attempt, "result": record})
+            }
             Event::NodeStarted { id, kind } => {
                 serde_json::json!({"event": "node_started", "node": id, "kind": kind})
             }

@@ -346,3 +346,229 @@ pub fn needs(plan: &serde_json::Value, id: &str) -> Vec<String> {
         .map(|n| n.as_str().expect("need id").to_string())
         .collect()
 }
+
+// Helpers for the `prodigy run` tests (`tests/cli/run_*.rs`).
+
+/// The fake `claude` CLI of `testdata/` (its header documents the modes).
+pub fn fake_claude() -> PathBuf {
+    repo_root().join("testdata/fake-claude")
+}
+
+/// How long a run test may take before it is killed and fails.
+pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+impl Test {
+    /// Writes `flow.yml` and queues `run flow.yml`; claude, if any step calls it, is the fake.
+    pub fn workflow(self, yaml: &str) -> Test {
+        self.file("flow.yml", yaml)
+            .env("PRODIGY_CLAUDE_BIN", &fake_claude().to_string_lossy())
+            .args(["run", "flow.yml"])
+    }
+
+    /// Runs prodigy like [`Test::run`], without the variables in `remove` (after `env`),
+    /// killing it after `limit`.
+    pub fn run_with(self, limit: std::time::Duration, remove: &[&str]) -> Output {
+        let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("prodigy");
+        cmd.current_dir(&self.cwd)
+            .args(&self.args)
+            .env_remove("GITHUB_ACTIONS")
+            .env("NO_COLOR", "1")
+            .timeout(limit);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for k in remove {
+            cmd.env_remove(k);
+        }
+        let out = cmd.output().expect("run prodigy");
+        Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stderr_bytes: out.stderr,
+            command: format!("prodigy {}", join(&self.args)),
+            root: self.root,
+            _tempdir: self.tempdir,
+        }
+    }
+
+    /// Runs prodigy, killing it after [`RUN_LIMIT`].
+    pub fn run_limited(self) -> Output {
+        self.run_with(RUN_LIMIT, &[])
+    }
+
+    /// Starts prodigy in the background, stderr piped; see [`Running`].
+    pub fn spawn(self) -> Running {
+        let mut cmd = StdCommand::new(env!("CARGO_BIN_EXE_prodigy"));
+        cmd.current_dir(&self.cwd)
+            .args(&self.args)
+            .env_remove("GITHUB_ACTIONS")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start prodigy");
+        Running {
+            child: Some(child),
+            command: format!("prodigy {}", join(&self.args)),
+            root: self.root,
+            tempdir: self.tempdir,
+        }
+    }
+}
+
+/// A prodigy run in the background; killed if the test panics before it ends.
+pub struct Running {
+    child: Option<std::process::Child>,
+    command: String,
+    root: PathBuf,
+    tempdir: Option<TempDir>,
+}
+
+impl Running {
+    /// The process id of prodigy.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// Sends `signal` (e.g. `"INT"`) to prodigy alone, with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = StdCommand::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {} failed", self.pid());
+    }
+
+    /// Waits at most `limit` for prodigy to exit (else kills it and panics).
+    #[track_caller]
+    pub fn wait(mut self, limit: std::time::Duration) -> Output {
+        let mut child = self.child.take().expect("a running child");
+        let exited = wait_until(limit, || child.try_wait().expect("poll prodigy").is_some());
+        if !exited {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{} did not exit within {limit:?}", self.command);
+        }
+        let out = child.wait_with_output().expect("collect prodigy output");
+        Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stderr_bytes: out.stderr,
+            command: self.command.clone(),
+            root: self.root.clone(),
+            _tempdir: self.tempdir.take(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Output {
+    /// The text of `path` (relative to the test's repository); panics when missing.
+    #[track_caller]
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.root.join(path))
+            .unwrap_or_else(|e| panic!("cannot read {path}: {e}\n{}", self.report()))
+    }
+
+    /// The lines of `path`, or none when it does not exist (a side-effect log).
+    pub fn log_lines(&self, path: &str) -> Vec<String> {
+        std::fs::read_to_string(self.root.join(path))
+            .map(|t| t.lines().map(String::from).collect())
+            .unwrap_or_default()
+    }
+
+    /// The absolute path of `path` in the test's repository.
+    pub fn abs(&self, path: &str) -> PathBuf {
+        self.root.join(path)
+    }
+
+    /// How many stderr lines start (after indentation) with `prefix`.
+    pub fn stderr_lines_starting(&self, prefix: &str) -> usize {
+        self.stderr
+            .lines()
+            .filter(|l| l.trim_start().starts_with(prefix))
+            .count()
+    }
+
+    /// `path` parsed as JSON Lines.
+    #[track_caller]
+    pub fn json_lines_of(&self, path: &str) -> Vec<serde_json::Value> {
+        self.read(path)
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| {
+                    panic!("{path}: not a JSON line: {e}: {l}\n{}", self.report())
+                })
+            })
+            .collect()
+    }
+
+    /// `path` parsed as one JSON document.
+    #[track_caller]
+    pub fn json_of(&self, path: &str) -> serde_json::Value {
+        serde_json::from_str(&self.read(path))
+            .unwrap_or_else(|e| panic!("{path} is not JSON: {e}\n{}", self.report()))
+    }
+
+    /// Panics with `message` and the run's output.
+    #[track_caller]
+    pub fn fail(&self, message: &str) -> ! {
+        panic!("{message}\n{}", self.report())
+    }
+}
+
+/// The command lines (arguments joined by spaces) of live processes that contain `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // A zombie has exited; only its parent's wait is missing.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        })
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|raw| {
+            String::from_utf8_lossy(&raw)
+                .replace('\0', " ")
+                .trim_end()
+                .to_string()
+        })
+        .filter(|line| line.contains(marker))
+        .collect()
+}
+
+/// Polls `check` every 20 ms until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

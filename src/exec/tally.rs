@@ -1,0 +1,98 @@
+//! Map item results as the job goes: counts for `${map.*}` in reduce, and the error
+//! policy's stop rules (`stop`, `continue_on_failure`, `max_failures`, `failure_threshold`).
+
+use serde_json::{Value, json};
+
+use super::outcome::{NodeResult, NodeStatus};
+use super::vars::Vars;
+use crate::workflow::schema::{ErrorPolicy, ItemFailure};
+
+/// Map item results, for `${map.*}` in reduce.
+#[derive(Debug, Default)]
+pub struct MapTally {
+    /// Items that finished (any status).
+    pub total: usize,
+    /// Items that succeeded.
+    pub successful: usize,
+    /// Items that failed.
+    pub failed: usize,
+    /// Items skipped by `on_item_failure: skip`.
+    pub skipped: usize,
+    results: Vec<Value>,
+}
+
+impl MapTally {
+    /// Counts a finished item.
+    pub fn record(&mut self, id: &str, index: usize, result: &NodeResult) {
+        self.total += 1;
+        let (status, error) = match &result.status {
+            NodeStatus::Succeeded => {
+                self.successful += 1;
+                ("success", None)
+            }
+            NodeStatus::Failed(f) => {
+                self.failed += 1;
+                (
+                    "failed",
+                    Some(f.message.chars().take(200).collect::<String>()),
+                )
+            }
+            NodeStatus::Skipped { .. } | NodeStatus::Cancelled { .. } => ("skipped", None),
+        };
+        self.results.push(json!({"item_id": id, "item_index": index, "status": status, "error": error, "output": result.output.stdout}));
+    }
+
+    /// Sets `${map.*}`.
+    pub fn set_vars(&self, vars: &mut Vars) {
+        let rate = if self.total == 0 {
+            0.0
+        } else {
+            self.successful as f64 / self.total as f64 * 100.0
+        };
+        vars.set(
+            "map",
+            json!({
+                "total": self.total,
+                "successful": self.successful,
+                "failed": self.failed,
+                "skipped": self.skipped,
+                "success_rate": (rate * 10.0).round() / 10.0,
+                "results": self.results,
+                "results_json": Value::Array(self.results.clone()).to_string(),
+            }),
+        );
+    }
+}
+
+/// Why the error policy stops the job after a failed item, if it does.
+pub fn policy_stop(policy: &ErrorPolicy, map: &MapTally) -> Option<String> {
+    if policy.on_item_failure == ItemFailure::Stop {
+        return Some("a map item failed and on_item_failure is `stop`".into());
+    }
+    if !policy.continue_on_failure {
+        return Some("a map item failed and continue_on_failure is false".into());
+    }
+    if let Some(max) = policy.max_failures
+        && map.failed >= max as usize
+    {
+        return Some(format!(
+            "{} map items failed (max_failures: {max})",
+            map.failed
+        ));
+    }
+    if let Some(threshold) = policy.failure_threshold
+        && map.total > 0
+    {
+        let rate = map.failed as f64 / map.total as f64;
+        if rate > threshold {
+            return Some(format!(
+                "failure rate {:.0}% ({} of {} items) is above failure_threshold {:.0}%",
+                rate * 100.0,
+                map.failed,
+                map.total,
+                threshold * 100.0
+            ));
+        }
+    }
+    None
+}
