@@ -76,10 +76,28 @@ fn spec(cx: &mut StepCx, step: &Step, program: Program) -> Result<CommandSpec, F
         cwd,
         env,
         clear_env: step.clear_env,
-        timeout: step.timeout.map(|t| t.to_std()),
+        timeout: remaining(step.timeout.map(|t| t.to_std()), cx.rt.deadline)?,
         grace: cx.rt.grace,
         max_output: 64 << 20,
     })
+}
+
+/// The smaller of a step's timeout and the time left before the node's deadline.
+fn remaining(
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+) -> Result<Option<Duration>, Failure> {
+    let Some(deadline) = deadline else {
+        return Ok(timeout);
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Failure::new(
+            FailureKind::Timeout,
+            "timed out: the agent or phase time limit passed before this step",
+        ));
+    }
+    Ok(Some(timeout.map_or(left, |t| t.min(left))))
 }
 
 fn shell(cx: &mut StepCx, step: &Step, command: String) -> ActionOutput {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ use super::tally::MapTally;
 use super::vars::Vars;
 use crate::graph::{self, PlanError, PlanOptions, Stage};
 use crate::workflow::input::parse_root;
-use crate::workflow::schema::{Body, EnvValue, MapReduce, Parallelism, Secret, Workflow};
+use crate::workflow::schema::{Body, EnvValue, MapReduce, Parallelism, Secret, Timeout, Workflow};
 
 /// How long a map input command may run.
 pub const INPUT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -147,6 +147,8 @@ pub fn run(
             &serde_json::to_string(&workflow.body).unwrap_or_default(),
         )
         .then(|| super::git_context::head(options.root)),
+        deadline: None,
+        agent_timeout: None,
     };
     let vars = prepared.vars;
     let plan_options = |stage| PlanOptions {
@@ -163,8 +165,17 @@ pub fn run(
             map: report.map,
         });
     };
+    let setup_timeout = mr.setup.as_ref().and_then(|s| s.timeout.as_ref());
+    let setup_settings = Settings {
+        deadline: resolve_timeout(setup_timeout, &vars)?.map(|t| Instant::now() + t),
+        ..settings.clone()
+    };
+    let map_settings = Settings {
+        agent_timeout: resolve_timeout(mr.map.agent_timeout.as_ref(), &vars)?,
+        ..settings
+    };
     let setup_plan = graph::plan(workflow.clone(), plan_options(Stage::Setup))?;
-    let setup = scheduler::execute(&setup_plan, &settings, vars, &[], sink);
+    let setup = scheduler::execute(&setup_plan, &setup_settings, vars, &[], sink);
     if setup.stopped.is_some() {
         return Ok(JobOutcome {
             stopped: setup.stopped,
@@ -174,11 +185,36 @@ pub fn run(
     let done: Vec<String> = setup_plan.nodes().map(|(_, n)| n.id.clone()).collect();
     let items = load_items(mr, options, &setup.vars, cancel)?;
     let plan = graph::plan(workflow.clone(), plan_options(Stage::WithItems(&items)))?;
-    let report = scheduler::execute(&plan, &settings, setup.vars, &done, sink);
+    let report = scheduler::execute(&plan, &map_settings, setup.vars, &done, sink);
     Ok(JobOutcome {
         stopped: report.stopped,
         map: report.map,
     })
+}
+
+/// A phase or agent time limit, resolving `${VAR}` forms.
+fn resolve_timeout(timeout: Option<&Timeout>, vars: &Vars) -> Result<Option<Duration>, JobError> {
+    match timeout {
+        None => Ok(None),
+        Some(Timeout::Fixed(d)) => Ok(Some(d.to_std())),
+        Some(Timeout::Variable(text)) => {
+            let text = if text.starts_with('$') && !text.starts_with("${") {
+                format!("${{{}}}", &text[1..])
+            } else {
+                text.clone()
+            };
+            let rendered = vars
+                .render(&text)
+                .map_err(|e| JobError::Input(e.to_string()))?;
+            crate::workflow::duration::parse(&rendered, crate::workflow::duration::Unit::Seconds)
+                .map(|d| Some(d.to_std()))
+                .ok_or_else(|| {
+                    JobError::Input(format!(
+                        "timeout `{text}` is `{rendered}`, which is not a duration"
+                    ))
+                })
+        }
+    }
 }
 
 /// `$ARG`, `$1`..`$9`, `--param` values and `${workflow.name}`.
@@ -218,10 +254,30 @@ fn resolve_env(
     if let Some(profile) = options.profile.and_then(|p| workflow.profiles.get(p)) {
         declared.extend(profile.env.iter());
     }
-    for (name, value) in declared {
-        vars.set("env", json!(env));
-        let text = env_value(name, value, options, vars, cancel)?;
-        env.insert(name.clone(), text);
+    // Values may use `${env.X}` of other declared values in any order: resolve in
+    // passes until every value resolves or a pass makes no progress.
+    let mut pending = declared;
+    while !pending.is_empty() {
+        let mut unresolved = Vec::new();
+        let mut last_error = None;
+        for (name, value) in &pending {
+            vars.set("env", json!(env));
+            match env_value(name, value, options, vars, cancel) {
+                Ok(text) => {
+                    env.insert((*name).clone(), text);
+                }
+                Err(e) => {
+                    last_error = Some(e);
+                    unresolved.push((*name, *value));
+                }
+            }
+        }
+        if unresolved.len() == pending.len() {
+            return Err(
+                last_error.unwrap_or_else(|| JobError::Input("env could not be resolved".into()))
+            );
+        }
+        pending = unresolved;
     }
     for (name, secret) in &workflow.secrets {
         vars.set("env", json!(env));

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::event::Event;
-use super::outcome::{NodeResult, NodeStatus};
+use super::outcome::{FailureKind, NodeResult, NodeStatus};
 use super::scheduler::{Message, Settings};
 use super::step::{Runtime, StepCx, run_node_steps};
 use super::vars::Vars;
@@ -69,10 +69,20 @@ pub fn run_node(
         grace: settings.grace,
         on_retry: Some(&on_retry),
         git_base: settings.git_base,
+        deadline: match node.work {
+            Work::Item { .. } => settings.agent_timeout.map(|t| started + t),
+            _ => settings.deadline,
+        },
     };
     let mut cx = StepCx::new(&rt, vars, env);
     let status = match run_node_steps(&mut cx, steps) {
+        Ok(()) if cx.ran == 0 && !steps.is_empty() => NodeStatus::Skipped {
+            reason: "`when` is false".into(),
+        },
         Ok(()) => NodeStatus::Succeeded,
+        Err(f) if f.kind == FailureKind::Cancelled => NodeStatus::Cancelled {
+            reason: "cancelled while running".into(),
+        },
         Err(f) => NodeStatus::Failed(f),
     };
     let result = NodeResult {

@@ -22,13 +22,14 @@ use super::event::Event;
 use super::node::run_node;
 use super::outcome::{Cost, Failure, FailureKind, NodeResult, NodeStatus, OutputTail};
 use super::queue::{Finish, ReadyQueue};
-use super::step::should_retry;
+use super::step::{not_retried, should_retry};
 use super::tally::{MapTally, policy_stop};
 use super::vars::Vars;
 use crate::graph::{NodeKind, Plan, PlanNode, Work};
 use crate::workflow::schema::{ErrorPolicy, ItemFailure, RetryPolicy};
 
 /// How a plan is run.
+#[derive(Clone)]
 pub struct Settings<'a> {
     /// Nodes running at once.
     pub jobs: usize,
@@ -52,6 +53,10 @@ pub struct Settings<'a> {
     pub env: Arc<Vec<(String, String)>>,
     /// HEAD when the job started, when the workflow uses git context variables.
     pub git_base: Option<Option<git2::Oid>>,
+    /// When every node of this plan must be done (setup `timeout`).
+    pub deadline: Option<Instant>,
+    /// Time limit of each map item (`agent_timeout_secs`).
+    pub agent_timeout: Option<Duration>,
 }
 
 /// Why a run stopped early.
@@ -315,11 +320,11 @@ impl<'p> Coordinator<'p, '_> {
             self.finish_item(pos, result);
             return;
         }
-        let failed = matches!(result.status, NodeStatus::Failed(_));
+        let cancelled = is_cancelled(&result);
+        let failed = matches!(result.status, NodeStatus::Failed(_)) || cancelled;
         if let Some(v) = vars.filter(|_| !failed) {
             self.report.vars.extend(&v);
         }
-        let cancelled = is_cancelled(&result);
         let skipped = self.queue.finish(
             pos,
             if failed {
@@ -349,11 +354,14 @@ impl<'p> Coordinator<'p, '_> {
             return false;
         };
         let attempt = self.attempts.get(&pos).copied().unwrap_or(1);
-        if attempt >= policy.attempts
-            || self.report.stopped.is_some()
-            || !should_retry(failure, &policy.retry_on)
-        {
+        if attempt >= policy.attempts || self.report.stopped.is_some() {
             return false;
+        }
+        if !should_retry(failure, &policy.retry_on) {
+            let mut result = result.clone();
+            result.status = NodeStatus::Failed(not_retried(failure));
+            self.finish_item(pos, result);
+            return true;
         }
         let mut delay = backoff::delay(&policy.backoff, attempt);
         let node = self.nodes[pos];
@@ -450,6 +458,10 @@ impl<'p> Coordinator<'p, '_> {
     /// Stops starting nodes; everything not started (and items waiting for a retry)
     /// is reported as cancelled.
     fn stop(&mut self, reason: StopReason, why: &str) {
+        if !matches!(reason, StopReason::Interrupted) && !self.settings.keep_going {
+            // Fail-fast: running nodes are cancelled too (their process groups killed).
+            self.settings.cancel.cancel();
+        }
         self.report.stopped = Some(reason);
         let waiting: Vec<usize> = self.waiting.drain(..).map(|(_, pos)| pos).collect();
         let mut never = self.queue.stop();
@@ -489,7 +501,7 @@ fn pos_item(node: &PlanNode) -> Option<(usize, serde_json::Value, String)> {
 }
 
 fn is_cancelled(result: &NodeResult) -> bool {
-    matches!(&result.status, NodeStatus::Failed(f) if f.kind == FailureKind::Cancelled)
+    matches!(&result.status, NodeStatus::Cancelled { .. })
 }
 
 fn not_run(status: NodeStatus) -> NodeResult {

@@ -43,6 +43,8 @@ pub struct Runtime<'a> {
     /// Set `${step.files_changed}` and friends: HEAD when the job started, when the
     /// workflow uses git context variables.
     pub git_base: Option<Option<git2::Oid>>,
+    /// When the node must be done (`agent_timeout_secs`, setup `timeout`).
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// The mutable state of one node's steps.
@@ -59,6 +61,8 @@ pub struct StepCx<'a> {
     pub last: OutputTail,
     /// Failures that were allowed (`allow_failure`, `fail_workflow: false`).
     pub warnings: Vec<String>,
+    /// Steps whose action ran (not skipped by `when`).
+    pub ran: usize,
 }
 
 impl<'a> StepCx<'a> {
@@ -72,6 +76,7 @@ impl<'a> StepCx<'a> {
             calls: 0,
             last: OutputTail::default(),
             warnings: Vec::new(),
+            ran: 0,
         }
     }
 
@@ -158,6 +163,7 @@ pub fn run_step(cx: &mut StepCx, step: &Step) -> Result<(), Failure> {
     } else {
         None
     };
+    cx.ran += 1;
     let step_base = cx.rt.git_base.map(|_| git_context::head(cx.rt.root));
     let out = run_with_retry(cx, step);
     record_output(cx, step, &out);
@@ -193,8 +199,14 @@ fn run_with_retry(cx: &mut StepCx, step: &Step) -> ActionOutput {
         let Some(policy) = &step.retry else {
             return out;
         };
-        if attempt >= attempts || !should_retry(failure, &policy.retry_on) {
+        if attempt >= attempts {
             return out;
+        }
+        if !should_retry(failure, &policy.retry_on) {
+            return ActionOutput {
+                failure: Some(not_retried(failure)),
+                ..out
+            };
         }
         let mut delay = backoff::delay(&policy.backoff, attempt);
         if policy.jitter {
@@ -243,6 +255,21 @@ pub fn should_retry(failure: &Failure, retry_on: &[String]) -> bool {
                 || (r == "server_error" && failure.kind == FailureKind::AgentError)
         }
     })
+}
+
+/// The failure with why it was not retried, for fatal kinds.
+pub fn not_retried(failure: &Failure) -> Failure {
+    let kind = serde_json::to_value(failure.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    Failure {
+        message: format!(
+            "{} (not retried: `{kind}` failures are fatal)",
+            failure.message
+        ),
+        ..failure.clone()
+    }
 }
 
 /// Sleeps unless cancelled; false when cancelled.
@@ -341,6 +368,7 @@ fn handle_failure(
             Some(f) => last_failure = f.clone(),
         }
     }
+    cx.last = OutputTail::new(&last_out.stdout, &last_out.stderr, 20);
     if handler.fail_workflow {
         Err(last_failure)
     } else {

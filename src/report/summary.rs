@@ -87,7 +87,7 @@ pub struct Summary {
     pub job_id: String,
     /// The workflow name.
     pub workflow: String,
-    /// `succeeded`, `failed`, `items_in_dlq`, `interrupted`.
+    /// `succeeded`, `failed`, `items_failed` (finished, with failed map items), `interrupted`.
     pub status: String,
     /// Wall time in milliseconds.
     pub duration_ms: u64,

@@ -105,7 +105,6 @@ commands:
 }
 
 #[test]
-#[ignore = "bug: a step whose `when` is false is reported as `Ran`, not `Skipped`"]
 fn a_false_when_is_reported_as_skipped() {
     Test::new()
         .workflow("isolation: none\ncommands:\n  - shell: echo hi\n    when: \"false\"\n")
@@ -245,7 +244,6 @@ fn a_background_child_does_not_outlive_its_step() {
 }
 
 #[test]
-#[ignore = "bug: fail-fast lets running nodes run to the end instead of cancelling them (design brief section 5)"]
 fn fail_fast_cancels_nodes_that_are_running() {
     let started = Instant::now();
     let output = Test::new()

@@ -115,7 +115,6 @@ commands:
 }
 
 #[test]
-#[ignore = "bug: an env value can only use `${env.X}` of variables whose names sort before it (env is a BTreeMap)"]
 fn env_values_can_use_env_values_declared_before_them() {
     let output = Test::new()
         .workflow(

@@ -276,7 +276,6 @@ fn item_id_names_the_item_nodes() {
 }
 
 #[test]
-#[ignore = "bug: map `agent_timeout_secs` is decoded but never applied; a slow agent runs to the end"]
 fn agent_timeout_fails_a_slow_item() {
     let started = std::time::Instant::now();
     let output = Test::new()
@@ -299,7 +298,6 @@ fn agent_timeout_fails_a_slow_item() {
 }
 
 #[test]
-#[ignore = "bug: setup `timeout` is decoded but never applied; a slow setup runs to the end"]
 fn setup_timeout_fails_a_slow_setup() {
     let started = std::time::Instant::now();
     let output = Test::new()

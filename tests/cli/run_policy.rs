@@ -102,7 +102,6 @@ fn the_shortcut_keys_set_the_policy() {
 }
 
 #[test]
-#[ignore = "bug: error_policy.failure_threshold is decoded but never stops the job"]
 fn failure_threshold_stops_a_job_whose_items_keep_failing() {
     let output = run_policy(&[BAD; 10], "error_policy:\n  failure_threshold: 0.5\n");
     output.no_panic();
@@ -121,7 +120,6 @@ fn failure_threshold_stops_a_job_whose_items_keep_failing() {
 }
 
 #[test]
-#[ignore = "bug: error_policy.circuit_breaker is decoded but never opens"]
 fn an_open_circuit_breaker_rejects_items_instead_of_starting_them() {
     let policy = "error_policy:\n  circuit_breaker:\n    failure_threshold: 2\n    success_threshold: 1\n    timeout: 60\n";
     let output = run_policy(&[BAD, BAD, BAD, BAD, BAD], policy);
@@ -130,7 +128,6 @@ fn an_open_circuit_breaker_rejects_items_instead_of_starting_them() {
 }
 
 #[test]
-#[ignore = "bug: on_item_failure: retry / retry_config never retries a failed map item"]
 fn on_item_failure_retry_reruns_a_failed_item() {
     let output = Test::new()
         .file("items.json", "[1, 2]")

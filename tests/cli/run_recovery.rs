@@ -284,7 +284,6 @@ commands:
 }
 
 #[test]
-#[ignore = "bug: a fatal failure (missing command, not logged in) is not retried but does not say so"]
 fn a_fatal_failure_says_it_is_not_retried() {
     Test::new()
         .workflow("isolation: none\ncommands:\n  - shell: no-such-command-4711\n    retry: 3\n")
@@ -294,7 +293,6 @@ fn a_fatal_failure_says_it_is_not_retried() {
 }
 
 #[test]
-#[ignore = "bug: the failure report shows the on_failure handler's output instead of the failed command's"]
 fn a_failed_step_reports_its_own_output_not_the_handlers() {
     Test::new()
         .workflow(

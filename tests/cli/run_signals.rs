@@ -82,7 +82,6 @@ fn sigterm_stops_the_run_like_ctrl_c() {
 }
 
 #[test]
-#[ignore = "bug: items running at Ctrl-C are reported as `Failed ...: cancelled` and counted as failed, not cancelled"]
 fn items_running_at_ctrl_c_are_counted_as_cancelled_not_failed() {
     let output = interrupt("30.4714", 2, 2, "INT");
     output

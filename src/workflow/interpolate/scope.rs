@@ -42,6 +42,7 @@ const MAP_FIELDS: &[&str] = &[
     "total",
     "successful",
     "failed",
+    "skipped",
     "success_rate",
     "results",
     "results_json",
