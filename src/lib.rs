@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dlq;
 pub mod error;
 pub mod exec;
 pub mod fs;

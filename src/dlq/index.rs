@@ -52,8 +52,8 @@ impl Index {
             line,
             message,
         };
-        let value: Value =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.line(), format!("not JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(e.line(), format!("not JSON: {e}")))?;
         let Some(found) = value.get("schema_version").and_then(Value::as_u64) else {
             return Err(corrupt(1, "no `schema_version` field".to_string()));
         };
@@ -155,7 +155,14 @@ mod tests {
         std::fs::write(&path, r#"{"schema_version": 99, "jobs": {}}"#).unwrap();
         let err = Index::load(&path).unwrap_err();
         assert!(
-            matches!(err, DlqError::Version { found: 99, supported: 1, .. }),
+            matches!(
+                err,
+                DlqError::Version {
+                    found: 99,
+                    supported: 1,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("index.json"), "{err}");

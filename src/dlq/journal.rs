@@ -68,7 +68,11 @@ pub(crate) fn read(
     };
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(|e| io_error(path, e))? == 0 {
+        if reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| io_error(path, e))?
+            == 0
+        {
             break;
         }
         line += 1;

@@ -103,7 +103,12 @@ fn no_such_job(job: &str, known: &[String]) -> String {
     } else if known.is_empty() {
         text.push_str("; it has no jobs");
     } else {
-        let shown: Vec<String> = known.iter().rev().take(5).map(|j| format!("`{j}`")).collect();
+        let shown: Vec<String> = known
+            .iter()
+            .rev()
+            .take(5)
+            .map(|j| format!("`{j}`"))
+            .collect();
         let more = known.len().saturating_sub(shown.len());
         text.push_str(&format!("; latest jobs: {}", shown.join(", ")));
         if more > 0 {

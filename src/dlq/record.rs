@@ -141,7 +141,11 @@ pub(crate) fn group(job_id: &str, records: Vec<DlqRecord>) -> Vec<DlqItem> {
                     status: record.status,
                     history: Vec::new(),
                 };
-                items.entry(record.item_id.clone()).or_insert(item).history.push(record);
+                items
+                    .entry(record.item_id.clone())
+                    .or_insert(item)
+                    .history
+                    .push(record);
             }
         }
     }
@@ -156,7 +160,13 @@ pub(crate) mod fixtures {
     use super::*;
 
     /// A failed attempt of `item` in `job`, finished `attempt` minutes after a fixed time.
-    pub(crate) fn record(job: &str, item: &str, attempt: u32, kind: &str, message: &str) -> DlqRecord {
+    pub(crate) fn record(
+        job: &str,
+        item: &str,
+        attempt: u32,
+        kind: &str,
+        message: &str,
+    ) -> DlqRecord {
         let start = DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z")
             .unwrap()
             .with_timezone(&Utc)
@@ -213,7 +223,10 @@ mod tests {
 
     #[test]
     fn status_is_snake_case() {
-        assert_eq!(serde_json::to_string(&RecordStatus::Cancelled).unwrap(), "\"cancelled\"");
+        assert_eq!(
+            serde_json::to_string(&RecordStatus::Cancelled).unwrap(),
+            "\"cancelled\""
+        );
         assert!(!RecordStatus::Resolved.in_dlq());
     }
 }

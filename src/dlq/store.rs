@@ -151,7 +151,10 @@ impl DlqStore {
         let items = group(job_id, records?);
         let mut bytes = Vec::new();
         let mut resolved = 0;
-        for item in items.iter().filter(|i| i.status.in_dlq() && item_ids.contains(&i.item_id)) {
+        for item in items
+            .iter()
+            .filter(|i| i.status.in_dlq() && item_ids.contains(&i.item_id))
+        {
             let latest = item.latest();
             let record = DlqRecord {
                 attempt: latest.attempt + 1,
@@ -196,7 +199,10 @@ impl DlqStore {
             let mut warnings = Vec::new();
             let records = journal::read(&path, job, Mode::Lenient, &mut warnings);
             self.warn(warnings);
-            removed += group(job, records?).iter().filter(|i| i.status.in_dlq()).count();
+            removed += group(job, records?)
+                .iter()
+                .filter(|i| i.status.in_dlq())
+                .count();
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(io_error(&path, e));
@@ -328,7 +334,11 @@ impl DlqStore {
             // A read-only DLQ can still be read under a shared lock.
             .or_else(|e| if exclusive { Err(e) } else { File::open(&path) })
             .map_err(|e| io_error(&path, e))?;
-        let locked = if exclusive { file.lock() } else { file.lock_shared() };
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
         locked.map_err(|e| io_error(&path, e))?;
         Ok(file)
     }

@@ -1,6 +1,7 @@
 //! Everything prodigy prints: diagnostics, graphs, plans and summaries.
 
 pub mod diagnostic;
+pub mod dlq;
 pub mod graph;
 pub mod human;
 pub mod mask;
