@@ -26,6 +26,103 @@ pub enum Command {
     Run(RunArgs),
     /// Print the JSON Schema of the workflow format.
     Schema,
+    /// Inspect, retry, export and clear the dead-letter queue of failed map items.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+/// `prodigy dlq ...`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List the items in the DLQ (of one job, or of every job).
+    List {
+        /// Only this job.
+        job: Option<String>,
+        /// Shared options.
+        #[command(flatten)]
+        common: DlqArgs,
+    },
+    /// Show one item with its whole failure history.
+    Show {
+        /// The item id (`item_3`, or the value of the map's `item_id` field).
+        item: String,
+        /// The job, when several have this item.
+        #[arg(long)]
+        job: Option<String>,
+        /// Shared options.
+        #[command(flatten)]
+        common: DlqArgs,
+    },
+    /// Counts by error kind, the most common errors, failure patterns and what to do.
+    Stats {
+        /// Only this job.
+        job: Option<String>,
+        /// Shared options.
+        #[command(flatten)]
+        common: DlqArgs,
+    },
+    /// Run a job's DLQ items again with the original agent template; successes leave the DLQ.
+    Retry {
+        /// The job whose items to retry.
+        job: String,
+        /// Items running at once (default: the workflow's `max_parallel`).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        max_parallel: Option<u32>,
+        /// List what would be retried and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Retry only items matching this filter expression (the map `filter` language).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Stream step output.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// Shared options.
+        #[command(flatten)]
+        common: DlqArgs,
+    },
+    /// Write every item with its history as JSON or CSV.
+    Export {
+        /// Only this job.
+        job: Option<String>,
+        /// The format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        /// Shared options.
+        #[command(flatten)]
+        common: DlqArgs,
+    },
+    /// Remove a job's items (or every job's) from the DLQ.
+    Clear {
+        /// Only this job.
+        job: Option<String>,
+        /// Shared options.
+        #[command(flatten)]
+        common: DlqArgs,
+    },
+}
+
+/// Options of every `dlq` command.
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The repository whose `.prodigy/` to read (default: the current git work tree).
+    #[arg(short = 'p', long = "path")]
+    pub path: Option<PathBuf>,
+}
+
+/// Formats of `dlq export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// An array of items with their history.
+    Json,
+    /// One row per attempt.
+    Csv,
 }
 
 /// Options shared by every command that reads a workflow.

@@ -58,6 +58,9 @@ pub enum Error {
     /// A job could not start (its environment, its map input, its plan).
     #[error(transparent)]
     Job(#[from] crate::exec::job::JobError),
+    /// The dead-letter queue could not be read or written.
+    #[error(transparent)]
+    Dlq(#[from] crate::dlq::DlqError),
     /// The command line asks for something that cannot be done.
     #[error("{message}")]
     Usage {
@@ -86,6 +89,8 @@ impl Error {
                 ExitCode::Environment
             }
             Error::Job(_) => ExitCode::WorkflowFailed,
+            Error::Dlq(crate::dlq::DlqError::NoSuchJob { .. }) => ExitCode::Invalid,
+            Error::Dlq(_) => ExitCode::Environment,
             Error::Load(_) | Error::Invalid { .. } | Error::Usage { .. } => ExitCode::Invalid,
             Error::Write { .. } => ExitCode::Environment,
         }

@@ -18,6 +18,7 @@
 mod index;
 mod journal;
 mod record;
+pub mod recorder;
 pub mod stats;
 mod store;
 #[cfg(test)]

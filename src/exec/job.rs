@@ -217,6 +217,50 @@ fn resolve_timeout(timeout: Option<&Timeout>, vars: &Vars) -> Result<Option<Dura
     }
 }
 
+/// Runs only the given map items of a map-reduce workflow (`dlq retry`): no setup, no
+/// reduce, the agent template per item with the job's env.
+pub fn retry(
+    workflow: &Workflow,
+    prepared: Prepared,
+    options: &JobOptions,
+    items: &[(usize, Value)],
+    cancel: &CancelToken,
+    sink: &mut dyn FnMut(Event),
+) -> Result<JobOutcome, JobError> {
+    let Body::MapReduce(mr) = &workflow.body else {
+        return Err(JobError::Input(
+            "only map-reduce workflows have DLQ items to retry".into(),
+        ));
+    };
+    let settings = Settings {
+        jobs: prepared.jobs,
+        keep_going: true,
+        policy: &workflow.error_policy,
+        root: options.root,
+        claude_bin: options.claude_bin,
+        grace: options.grace,
+        job_id: options.job_id,
+        cancel,
+        stream_output: options.stream_output,
+        env: prepared.env,
+        git_base: None,
+        deadline: None,
+        agent_timeout: resolve_timeout(mr.map.agent_timeout.as_ref(), &prepared.vars)?,
+    };
+    let plan_options = PlanOptions {
+        root: options.root,
+        profile: options.profile,
+        stage: Stage::Retry(items),
+        os_env: &options.os_env,
+    };
+    let plan = graph::plan(workflow.clone(), plan_options)?;
+    let report = scheduler::execute(&plan, &settings, prepared.vars, &[], sink);
+    Ok(JobOutcome {
+        stopped: report.stopped,
+        map: report.map,
+    })
+}
+
 /// `$ARG`, `$1`..`$9`, `--param` values and `${workflow.name}`.
 fn set_arguments(vars: &mut Vars, workflow: &Workflow, options: &JobOptions) {
     if let Some(first) = options.args.first() {

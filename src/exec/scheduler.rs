@@ -394,13 +394,6 @@ impl<'p> Coordinator<'p, '_> {
         let node = self.nodes[pos];
         let failed = matches!(result.status, NodeStatus::Failed(_));
         let attempt = self.attempts.get(&pos).copied().unwrap_or(1);
-        (self.sink)(Event::ItemAttempt {
-            id: node.id.clone(),
-            node: pos_item(node),
-            attempt,
-            result: result.clone(),
-            final_attempt: true,
-        });
         if failed && self.settings.policy.on_item_failure == ItemFailure::Skip {
             let reason = match &result.status {
                 NodeStatus::Failed(f) => f.message.clone(),
@@ -411,6 +404,13 @@ impl<'p> Coordinator<'p, '_> {
             };
             self.report.map.skipped += 1;
         }
+        (self.sink)(Event::ItemAttempt {
+            id: node.id.clone(),
+            node: pos_item(node),
+            attempt,
+            result: result.clone(),
+            final_attempt: true,
+        });
         if let Work::Item { index, .. } = &node.work {
             self.report.map.record(&node.id, *index, &result);
         }

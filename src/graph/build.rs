@@ -97,6 +97,9 @@ pub enum Stage<'a> {
     Setup,
     /// Everything, with the items read when the job ran setup.
     WithItems(&'a [serde_json::Value]),
+    /// Only these map items, with their original positions (`dlq retry`): no setup,
+    /// no reduce.
+    Retry(&'a [(usize, serde_json::Value)]),
 }
 
 /// A sealed, acyclic plan: nodes in a fixed topological order.
@@ -296,15 +299,22 @@ impl PlanBuilder {
         options: PlanOptions,
         env: &BTreeMap<String, String>,
     ) -> Result<(), PlanError> {
+        if let Stage::Retry(items) = options.stage {
+            self.add_items(mr, items.to_vec(), &[])?;
+            return Ok(());
+        }
         let setup = mr.setup.as_ref().map_or(&[][..], |s| &s.commands[..]);
         let setup_sinks = self.add_phase(Phase::Setup, NodeKind::Step, "setup", setup, &[])?;
         let items = match options.stage {
             Stage::Setup => return Ok(()),
             Stage::WithItems(items) => Items::Known(items.to_vec()),
+            Stage::Retry(_) => return Ok(()),
             Stage::Whole => items::load(options.root, mr, env)?,
         };
         let map_nodes = match items {
-            Items::Known(items) => self.add_items(mr, items, &setup_sinks)?,
+            Items::Known(items) => {
+                self.add_items(mr, items.into_iter().enumerate().collect(), &setup_sinks)?
+            }
             Items::Pending(reason) => {
                 let digest = self.key(
                     NodeKind::MapPending,
@@ -341,17 +351,17 @@ impl PlanBuilder {
     fn add_items(
         &mut self,
         mr: &MapReduce,
-        items: Vec<serde_json::Value>,
+        items: Vec<(usize, serde_json::Value)>,
         deps: &[NodeIndex],
     ) -> Result<Vec<NodeIndex>, PlanError> {
         let template = steps_digest(&mr.map.agent_template);
         let ids = item_ids(mr.map.item_id.as_deref(), &items)?;
         let digests: Vec<Digest> = items
             .par_iter()
-            .map(|item| self.key(NodeKind::MapItem, template, Some(item)))
+            .map(|(_, item)| self.key(NodeKind::MapItem, template, Some(item)))
             .collect();
         let mut nodes = Vec::with_capacity(items.len());
-        for (index, ((item, id), digest)) in items.into_iter().zip(ids).zip(digests).enumerate() {
+        for (((index, item), id), digest) in items.into_iter().zip(ids).zip(digests) {
             let node = self.add(PlanNode {
                 id,
                 kind: NodeKind::MapItem,
@@ -448,15 +458,18 @@ fn static_env(workflow: &Workflow, options: PlanOptions) -> BTreeMap<String, Str
 }
 
 /// `map/item_<n>`, or `map/<value of the item_id field>`.
-fn item_ids(field: Option<&str>, items: &[serde_json::Value]) -> Result<Vec<String>, PlanError> {
+fn item_ids(
+    field: Option<&str>,
+    items: &[(usize, serde_json::Value)],
+) -> Result<Vec<String>, PlanError> {
     let Some(field) = field else {
-        return Ok((0..items.len()).map(|i| format!("map/item_{i}")).collect());
+        return Ok(items.iter().map(|(i, _)| format!("map/item_{i}")).collect());
     };
     let mut seen = HashMap::with_capacity(items.len());
     items
         .iter()
-        .enumerate()
         .map(|(index, item)| {
+            let index = *index;
             let value = crate::workflow::input::item_get(item, field)
                 .filter(|v| !v.is_null())
                 .ok_or_else(|| PlanError::MissingItemId {

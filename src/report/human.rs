@@ -40,15 +40,9 @@ pub struct Reporter {
 
 impl Reporter {
     /// A reporter for job `job_id`; `events` receives JSON Lines when given.
-    pub fn new(
-        style: Style,
-        masker: Masker,
-        job_id: &str,
-        events: Option<std::fs::File>,
-        total: Option<u64>,
-    ) -> Self {
+    pub fn new(style: Style, masker: Masker, job_id: &str, events: Option<std::fs::File>) -> Self {
         let bar = style.progress.then(|| {
-            let bar = ProgressBar::new(total.unwrap_or(0));
+            let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template(
                     "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} nodes, {msg} (eta {eta})",

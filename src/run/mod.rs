@@ -1,5 +1,8 @@
 //! Turns the parsed command line into work: one function per subcommand.
 
+mod dlq;
+mod job;
+
 use std::io::Write;
 
 use crate::cli::{
@@ -7,15 +10,8 @@ use crate::cli::{
     ValidateArgs,
 };
 use crate::error::{Error, ExitCode};
-use crate::exec::cancel::CancelToken;
-use crate::exec::job::{self, JobOptions};
-use crate::exec::scheduler::StopReason;
-use crate::exec::signals;
-use crate::graph::{NodeKind, Plan, PlanOptions};
-use crate::report::human::{Reporter, Style};
-use crate::report::mask::Masker;
+use crate::graph::{Plan, PlanOptions};
 use crate::report::{self, diagnostic};
-use crate::workflow::schema::Isolation;
 use crate::workflow::{self, LoadOptions, Workflow};
 
 /// Runs one prodigy command and returns the exit code it earned.
@@ -25,6 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Graph(args) => graph(&args),
         Command::Run(args) => run_workflow(&args),
         Command::Schema => schema(),
+        Command::Dlq(command) => dlq::run(command),
     }
 }
 
@@ -159,7 +156,6 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
     }
     let (_, workflow) = load(&args.workflow, &args.load)?;
     let root = crate::config::workflow_root(&args.workflow, args.path.as_deref());
-    let env = crate::config::Env::read();
     let params = params(args)?;
     if let Some(profile) = &args.profile
         && !workflow.profiles.contains_key(profile)
@@ -172,84 +168,21 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
             ),
         });
     }
-    let job_id = crate::config::job_id(&workflow.name);
-    let options = JobOptions {
+    job::execute(job::JobRequest {
+        workflow: &workflow,
+        workflow_path: &args.workflow,
         root: &root,
+        job_id: crate::config::job_id(&workflow.name),
+        retry: None,
         jobs: args.jobs.map(|j| j as usize),
         keep_going: args.keep_going,
-        claude_bin: &env.claude_bin,
-        stream_output: args.verbose,
+        verbose: args.verbose,
         args: &args.args,
         params: &params,
         profile: args.profile.as_deref(),
-        os_env: std::sync::Arc::clone(&env.os_env),
-        job_id: &job_id,
-        grace: std::time::Duration::from_secs(2),
-    };
-    let cancel = CancelToken::new();
-    signals::cancel_on_signals(&cancel).map_err(|source| Error::Write {
-        path: "<signal handlers>".into(),
-        source,
-    })?;
-    let prepared = job::prepare(&workflow, &options, &cancel)?;
-    let events = match &args.events {
-        Some(path) => Some(std::fs::File::create(path).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?),
-        None => None,
-    };
-    let style = Style {
-        color: env.color,
-        progress: env.progress,
-        verbose: args.verbose,
-    };
-    let mut reporter = Reporter::new(
-        style,
-        Masker::new(prepared.secrets.clone()),
-        &job_id,
-        events,
-        None,
-    );
-    if workflow.isolation == Isolation::Worktree {
-        reporter.line("warning: worktree isolation is not implemented yet; steps run in place in the workflow root (set `isolation: none` to silence this)");
-    }
-    reporter.line(&format!(
-        "Running workflow `{}` (job {job_id})",
-        workflow.name
-    ));
-    let outcome = job::run(&workflow, prepared, &options, &cancel, &mut |event| {
-        reporter.handle(event)
-    })?;
-    let records = &reporter.records;
-    let failed_steps = records
-        .iter()
-        .any(|r| r.status == "failed" && r.kind != NodeKind::MapItem);
-    let (status, code) = match (&outcome.stopped, failed_steps, outcome.map.failed) {
-        (Some(StopReason::Interrupted), _, _) => ("interrupted", ExitCode::Interrupted),
-        (Some(_), _, _) | (None, true, _) => ("failed", ExitCode::WorkflowFailed),
-        (None, false, n) if n > 0 => ("items_failed", ExitCode::ItemsInDlq),
-        _ => ("succeeded", ExitCode::Success),
-    };
-    let summary = reporter.finish(&workflow.name, status);
-    reporter.line(&summary.line());
-    if let Some(cost) = summary.cost_line() {
-        reporter.line(&cost);
-    }
-    if code == ExitCode::ItemsInDlq {
-        reporter.line(&format!(
-            "{} map item(s) failed; they are kept for `prodigy dlq retry {job_id}`",
-            outcome.map.failed
-        ));
-    }
-    if let Some(path) = &args.summary_json {
-        let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
-        crate::fs::write_atomic(path, text.as_bytes()).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    Ok(code)
+        summary_json: args.summary_json.as_deref(),
+        events: args.events.as_deref(),
+    })
 }
 
 /// `--param K=V` and `--param-file` values; values that parse as JSON keep their type.

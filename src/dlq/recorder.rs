@@ -1,0 +1,154 @@
+//! Turns map item attempts (scheduler events) into DLQ records, on the thread that owns
+//! the event stream: failures and cancellations go in, a later success resolves them.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+
+use super::{DLQ_SCHEMA_VERSION, DlqError, DlqRecord, DlqStore, RecordStatus};
+use crate::exec::event::Event;
+use crate::exec::outcome::{NodeResult, NodeStatus};
+use crate::report::mask::Masker;
+
+/// Writes the attempts of one job to its DLQ.
+pub struct Recorder {
+    store: DlqStore,
+    job_id: String,
+    masker: Masker,
+    /// Attempts already recorded per item (from earlier runs of the job, for retries).
+    base: HashMap<String, u32>,
+    /// Items with a failed or cancelled record, which a success must resolve.
+    open: HashMap<String, bool>,
+}
+
+impl Recorder {
+    /// A recorder for `job_id`; items already in its DLQ continue their attempt count.
+    pub fn new(store: DlqStore, job_id: &str, masker: Masker) -> Result<Self, DlqError> {
+        let mut base = HashMap::new();
+        let mut open = HashMap::new();
+        if store.jobs()?.iter().any(|j| j.job_id == job_id) {
+            for item in store.history(Some(job_id))? {
+                base.insert(item.item_id.clone(), item.attempts());
+                open.insert(item.item_id.clone(), item.latest().status.in_dlq());
+            }
+        }
+        Ok(Recorder {
+            store,
+            job_id: job_id.to_string(),
+            masker,
+            base,
+            open,
+        })
+    }
+
+    /// Records what an event says about a map item; other events are ignored.
+    pub fn record(&mut self, event: &Event) -> Result<(), DlqError> {
+        let Event::ItemAttempt {
+            id,
+            node: Some((index, item, digest)),
+            attempt,
+            result,
+            ..
+        } = event
+        else {
+            return Ok(());
+        };
+        let item_id = id.strip_prefix("map/").unwrap_or(id).to_string();
+        let (status, kind, message, exit_code) = match &result.status {
+            NodeStatus::Failed(f) => (
+                RecordStatus::Failed,
+                kind_name(f.kind),
+                f.message.clone(),
+                f.exit_code,
+            ),
+            NodeStatus::Cancelled { reason } => (
+                RecordStatus::Cancelled,
+                "cancelled".to_string(),
+                reason.clone(),
+                None,
+            ),
+            NodeStatus::Succeeded if self.open.get(&item_id).copied().unwrap_or(false) => (
+                RecordStatus::Resolved,
+                "resolved".to_string(),
+                "succeeded".to_string(),
+                None,
+            ),
+            NodeStatus::Succeeded | NodeStatus::Skipped { .. } => return Ok(()),
+        };
+        let retryable = match &result.status {
+            NodeStatus::Failed(f) => !matches!(
+                f.kind,
+                crate::exec::outcome::FailureKind::Authentication
+                    | crate::exec::outcome::FailureKind::CommandNotFound
+                    | crate::exec::outcome::FailureKind::Interpolation
+            ),
+            _ => true,
+        };
+        let base = self.base.get(&item_id).copied().unwrap_or(0);
+        let record = self.record_of(
+            &item_id,
+            *index,
+            item,
+            digest,
+            base + (*attempt).max(1),
+            status,
+            kind,
+            message,
+            exit_code,
+            result,
+            retryable,
+        );
+        self.open.insert(item_id, status.in_dlq());
+        self.store.append(&[record])
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a record has many fields; each comes from a different place"
+    )]
+    fn record_of(
+        &self,
+        item_id: &str,
+        index: usize,
+        item: &serde_json::Value,
+        digest: &str,
+        attempt: u32,
+        status: RecordStatus,
+        kind: String,
+        message: String,
+        exit_code: Option<i32>,
+        result: &NodeResult,
+        retryable: bool,
+    ) -> DlqRecord {
+        let finished_at = Utc::now();
+        let started_at =
+            finished_at - chrono::Duration::from_std(result.duration).unwrap_or_default();
+        DlqRecord {
+            schema_version: DLQ_SCHEMA_VERSION,
+            job_id: self.job_id.clone(),
+            item_id: item_id.to_string(),
+            item: item.clone(),
+            item_index: index,
+            node_key: digest.to_string(),
+            attempt,
+            status,
+            kind,
+            message: self.masker.mask(&message),
+            exit_code,
+            stderr_tail: self.masker.mask(&result.output.stderr),
+            started_at,
+            finished_at,
+            duration_ms: result.duration.as_millis() as u64,
+            correlation_id: format!("{}/map/{item_id}", self.job_id),
+            retryable,
+        }
+    }
+}
+
+/// `command_failed`, `timeout`, ...
+pub fn kind_name(kind: crate::exec::outcome::FailureKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}

@@ -1,0 +1,173 @@
+//! Running a job for `prodigy run` and `prodigy dlq retry`: prepares it, owns the
+//! reporter and the DLQ recorder (the one thread that consumes events), prints the
+//! summary and turns the outcome into an exit code.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::Env;
+use crate::dlq::DlqStore;
+use crate::dlq::recorder::Recorder;
+use crate::error::{Error, ExitCode};
+use crate::exec::cancel::CancelToken;
+use crate::exec::job::{self, JobOptions};
+use crate::exec::scheduler::StopReason;
+use crate::exec::signals;
+use crate::graph::NodeKind;
+use crate::report::human::{Reporter, Style};
+use crate::report::mask::Masker;
+use crate::workflow::Workflow;
+use crate::workflow::schema::Isolation;
+
+/// Everything one job run needs from the command line.
+pub struct JobRequest<'a> {
+    /// The workflow.
+    pub workflow: &'a Workflow,
+    /// Its file (recorded in the DLQ index so `dlq retry` can find it).
+    pub workflow_path: &'a Path,
+    /// The workflow root.
+    pub root: &'a Path,
+    /// The job id (a new one, or the retried job's).
+    pub job_id: String,
+    /// `Some` for `dlq retry`: only these items (with their original positions).
+    pub retry: Option<Vec<(usize, serde_json::Value)>>,
+    /// `-j` / `--max-parallel`.
+    pub jobs: Option<usize>,
+    /// `--keep-going`.
+    pub keep_going: bool,
+    /// `-v`.
+    pub verbose: bool,
+    /// `--args`.
+    pub args: &'a [String],
+    /// `--param` / `--param-file`.
+    pub params: &'a BTreeMap<String, serde_json::Value>,
+    /// `--profile`.
+    pub profile: Option<&'a str>,
+    /// `--summary-json`.
+    pub summary_json: Option<&'a Path>,
+    /// `--events`.
+    pub events: Option<&'a Path>,
+}
+
+/// Runs the job and returns its exit code.
+pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
+    let env = Env::read();
+    let workflow = request.workflow;
+    let options = JobOptions {
+        root: request.root,
+        jobs: request.jobs,
+        keep_going: request.keep_going,
+        claude_bin: &env.claude_bin,
+        stream_output: request.verbose,
+        args: request.args,
+        params: request.params,
+        profile: request.profile,
+        os_env: std::sync::Arc::clone(&env.os_env),
+        job_id: &request.job_id,
+        grace: std::time::Duration::from_secs(2),
+    };
+    let cancel = CancelToken::new();
+    signals::cancel_on_signals(&cancel).map_err(|source| Error::Write {
+        path: "<signal handlers>".into(),
+        source,
+    })?;
+    let prepared = job::prepare(workflow, &options, &cancel)?;
+    let masker = Masker::new(prepared.secrets.clone());
+    let events = match request.events {
+        Some(path) => Some(std::fs::File::create(path).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?),
+        None => None,
+    };
+    let style = Style {
+        color: env.color,
+        progress: env.progress,
+        verbose: request.verbose,
+    };
+    let mut reporter = Reporter::new(style, masker.clone(), &request.job_id, events);
+    let mut recorder = recorder(&request, masker)?;
+    if workflow.isolation == Isolation::Worktree {
+        reporter.line("warning: worktree isolation is not implemented yet; steps run in place in the workflow root (set `isolation: none` to silence this)");
+    }
+    let verb = if request.retry.is_some() {
+        "Retrying DLQ items of"
+    } else {
+        "Running"
+    };
+    reporter.line(&format!(
+        "{verb} workflow `{}` (job {})",
+        workflow.name, request.job_id
+    ));
+    let mut dlq_error = None;
+    let mut sink = |event: crate::exec::event::Event| {
+        if let Some(recorder) = recorder.as_mut()
+            && let Err(e) = recorder.record(&event)
+        {
+            dlq_error.get_or_insert(e);
+        }
+        reporter.handle(event);
+    };
+    let outcome = match &request.retry {
+        Some(items) => job::retry(workflow, prepared, &options, items, &cancel, &mut sink)?,
+        None => job::run(workflow, prepared, &options, &cancel, &mut sink)?,
+    };
+    if let Some(e) = dlq_error {
+        reporter.line(&format!(
+            "error: the dead-letter queue could not be written: {e}"
+        ));
+    }
+    let failed_steps = reporter
+        .records
+        .iter()
+        .any(|r| r.status == "failed" && r.kind != NodeKind::MapItem);
+    let (status, code) = match (&outcome.stopped, failed_steps, outcome.map.failed) {
+        (Some(StopReason::Interrupted), _, _) => ("interrupted", ExitCode::Interrupted),
+        (Some(_), _, _) | (None, true, _) => ("failed", ExitCode::WorkflowFailed),
+        (None, false, n) if n > 0 => ("items_failed", ExitCode::ItemsInDlq),
+        _ => ("succeeded", ExitCode::Success),
+    };
+    let summary = reporter.finish(&workflow.name, status);
+    reporter.line(&summary.line());
+    if let Some(cost) = summary.cost_line() {
+        reporter.line(&cost);
+    }
+    if outcome.map.failed > 0 {
+        reporter.line(&format!(
+            "{} kept in the dead-letter queue: `prodigy dlq list {}`, `prodigy dlq retry {}`",
+            crate::report::plural(outcome.map.failed, "failed item"),
+            request.job_id,
+            request.job_id
+        ));
+    }
+    if let Some(path) = request.summary_json {
+        let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
+        crate::fs::write_atomic(path, text.as_bytes()).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(code)
+}
+
+/// The DLQ recorder of a map-reduce job (standard workflows have no items).
+fn recorder(request: &JobRequest, masker: Masker) -> Result<Option<Recorder>, Error> {
+    if !matches!(
+        request.workflow.body,
+        crate::workflow::schema::Body::MapReduce(_)
+    ) {
+        return Ok(None);
+    }
+    let store = DlqStore::open(request.root, &request.workflow.name);
+    let now = chrono::Utc::now();
+    let workflow_path: PathBuf = std::path::absolute(request.workflow_path)
+        .unwrap_or_else(|_| request.workflow_path.to_path_buf());
+    store.register_job(&crate::dlq::JobInfo {
+        job_id: request.job_id.clone(),
+        workflow_path,
+        root: request.root.to_path_buf(),
+        created_at: now,
+        updated_at: now,
+    })?;
+    Ok(Some(Recorder::new(store, &request.job_id, masker)?))
+}
