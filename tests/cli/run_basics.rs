@@ -28,7 +28,7 @@ reduce:
     output
         .code(3)
         .stderr_has("21 nodes: 19 ran, 0 cached, 2 failed, 0 skipped")
-        .stderr_has("2 map item(s) failed");
+        .stderr_has("2 failed items kept in the dead-letter queue");
     assert_eq!(
         output.stderr_lines_starting("Ran map/"),
         18,
