@@ -8,12 +8,13 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::event::Event;
-use super::outcome::{FailureKind, NodeResult, NodeStatus};
+use super::outcome::{Failure, FailureKind, NodeResult, NodeStatus};
 use super::scheduler::{Message, Settings};
 use super::step::{Runtime, StepCx, run_node_steps};
 use super::vars::Vars;
 use crate::graph::{NodeKind, Plan, PlanNode, Work};
 use crate::workflow::interpolate::Phase;
+use crate::workflow::schema::ItemFailure;
 
 /// Runs one node on a worker thread (`attempt` counts item retries from 1).
 pub fn run_node(
@@ -83,7 +84,10 @@ pub fn run_node(
         Err(f) if f.kind == FailureKind::Cancelled => NodeStatus::Cancelled {
             reason: "cancelled while running".into(),
         },
-        Err(f) => NodeStatus::Failed(f),
+        Err(f) => match custom_handler(plan, settings, node) {
+            Some((name, handler)) => run_handler(&mut cx, name, handler, f),
+            None => NodeStatus::Failed(f),
+        },
     };
     let result = NodeResult {
         status,
@@ -137,5 +141,56 @@ fn item_vars(
             "ITEM".into(),
             crate::workflow::interpolate::value_text(other),
         )),
+    }
+}
+
+/// The `on_item_failure: custom:<name>` handler for a failed map item.
+fn custom_handler<'p>(
+    plan: &'p Plan,
+    settings: &Settings,
+    node: &PlanNode,
+) -> Option<(&'p str, &'p [crate::workflow::schema::Step])> {
+    let ItemFailure::Custom(name) = &settings.policy.on_item_failure else {
+        return None;
+    };
+    if node.kind != NodeKind::MapItem {
+        return None;
+    }
+    plan.workflow()
+        .handlers
+        .get_key_value(name)
+        .map(|(k, v)| (k.as_str(), &v[..]))
+}
+
+/// Runs a custom handler with `${error.*}` set: success recovers the item.
+fn run_handler(
+    cx: &mut StepCx,
+    name: &str,
+    handler: &[crate::workflow::schema::Step],
+    failure: Failure,
+) -> NodeStatus {
+    let kind = crate::dlq::recorder::kind_name(failure.kind);
+    cx.vars.set(
+        "error",
+        json!({"message": failure.message, "kind": kind, "exit_code": failure.exit_code}),
+    );
+    match run_node_steps(cx, handler) {
+        Ok(()) => {
+            cx.warnings.push(format!(
+                "recovered by handler `{name}` after: {}",
+                failure.message
+            ));
+            NodeStatus::Succeeded
+        }
+        Err(h) if h.kind == FailureKind::Cancelled => NodeStatus::Cancelled {
+            reason: "cancelled while running".into(),
+        },
+        Err(h) => NodeStatus::Failed(Failure {
+            message: format!(
+                "{}; handler `{name}` failed too: {}",
+                failure.message, h.message
+            ),
+            ..failure
+        }),
     }
 }

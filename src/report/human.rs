@@ -12,9 +12,11 @@ use super::summary::{NodeRecord, Summary};
 use crate::exec::event::Event;
 use crate::exec::outcome::NodeStatus;
 use crate::exec::process::Stream;
+use crate::graph::NodeKind;
+use crate::workflow::schema::ErrorCollection;
 
 /// How the reporter prints.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Style {
     /// ANSI colors (a terminal, and `NO_COLOR` unset).
     pub color: bool,
@@ -22,6 +24,8 @@ pub struct Style {
     pub progress: bool,
     /// `-v`: print every output line as it arrives.
     pub verbose: bool,
+    /// When map item failure details are printed (`error_policy.error_collection`).
+    pub collection: ErrorCollection,
 }
 
 /// Consumes events; owns stderr while the job runs.
@@ -33,6 +37,8 @@ pub struct Reporter {
     job_id: String,
     started: Instant,
     running: std::collections::HashSet<String>,
+    /// Failure details of map items waiting for `error_collection` to print them.
+    pending: Vec<(String, String)>,
     failed: usize,
     /// Every finished node, in finishing order.
     pub records: Vec<NodeRecord>,
@@ -59,6 +65,7 @@ impl Reporter {
             job_id: job_id.to_string(),
             started: Instant::now(),
             running: Default::default(),
+            pending: Vec::new(),
             failed: 0,
             records: Vec::new(),
         }
@@ -74,7 +81,10 @@ impl Reporter {
                 }
             }
             Event::ItemAttempt { .. } => {}
-            Event::NodeStarted { id, .. } => {
+            Event::NodeStarted { id, kind } => {
+                if kind != NodeKind::MapItem {
+                    self.flush_failures();
+                }
                 self.running.insert(id);
                 self.update_bar();
             }
@@ -102,7 +112,7 @@ impl Reporter {
                 self.running.remove(&id);
                 self.failed += usize::from(matches!(result.status, NodeStatus::Failed(_)));
                 self.update_bar();
-                self.print_result(&id, &result);
+                self.print_result(&id, kind, &result);
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
@@ -122,7 +132,12 @@ impl Reporter {
         }
     }
 
-    fn print_result(&mut self, id: &str, result: &crate::exec::outcome::NodeResult) {
+    fn print_result(
+        &mut self,
+        id: &str,
+        kind: NodeKind,
+        result: &crate::exec::outcome::NodeResult,
+    ) {
         let secs = result.duration.as_secs_f64();
         let text = match &result.status {
             NodeStatus::Succeeded => format!("{} {id} [{secs:.2}s]", self.verb("Ran", 32)),
@@ -148,21 +163,65 @@ impl Reporter {
             self.line(&text);
         }
         if matches!(result.status, NodeStatus::Failed(_)) && !self.style.verbose {
-            for (name, text) in [
-                ("stdout", &result.output.stdout),
-                ("stderr", &result.output.stderr),
-            ] {
-                if text.trim().is_empty() {
-                    continue;
+            let details = self.details(result);
+            let message = match &result.status {
+                NodeStatus::Failed(f) => self.masker.mask(&f.message),
+                _ => String::new(),
+            };
+            match (kind, self.style.collection) {
+                (NodeKind::MapItem, ErrorCollection::Aggregate) => {
+                    self.pending.push((format!("{id}: {message}"), details))
                 }
-                let mut block = format!("          {name}:");
-                for l in self.masker.mask(text).lines() {
-                    block.push_str("\n          | ");
-                    block.push_str(l);
+                (NodeKind::MapItem, ErrorCollection::Batched(n)) => {
+                    self.pending.push((format!("{id}: {message}"), details));
+                    if self.pending.len() >= n as usize {
+                        self.flush_failures();
+                    }
                 }
-                self.line(&block);
+                _ => {
+                    if !details.is_empty() {
+                        self.line(&details);
+                    }
+                }
             }
         }
+    }
+
+    /// The indented stdout/stderr tail of a failed node.
+    fn details(&self, result: &crate::exec::outcome::NodeResult) -> String {
+        let mut blocks = Vec::new();
+        for (name, text) in [
+            ("stdout", &result.output.stdout),
+            ("stderr", &result.output.stderr),
+        ] {
+            if text.trim().is_empty() {
+                continue;
+            }
+            let mut block = format!("          {name}:");
+            for l in self.masker.mask(text).lines() {
+                block.push_str("\n          | ");
+                block.push_str(l);
+            }
+            blocks.push(block);
+        }
+        blocks.join("\n")
+    }
+
+    /// Prints the collected failure details of map items (`error_collection`).
+    fn flush_failures(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut text = format!("Failures ({}):", pending.len());
+        for (id, details) in pending {
+            text.push_str(&format!("\n  {id}"));
+            if !details.is_empty() {
+                text.push('\n');
+                text.push_str(&details);
+            }
+        }
+        self.line(&text);
     }
 
     /// A right-aligned verb, colored on a terminal.
@@ -236,6 +295,7 @@ impl Reporter {
 
     /// Ends the progress bar and builds the summary.
     pub fn finish(&mut self, workflow: &str, status: &str) -> Summary {
+        self.flush_failures();
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -1,6 +1,7 @@
 //! The run summary: the fixed summary line, cost totals, and the versioned JSON
 //! written by `--summary-json`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -78,6 +79,63 @@ pub struct Counts {
     pub cancelled: usize,
 }
 
+/// What failed, for the summary and `--summary-json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ErrorMetrics {
+    /// Failed nodes by error kind.
+    pub by_kind: BTreeMap<String, usize>,
+    /// Failed map items / map items that finished (0 without map items).
+    pub failure_rate: f64,
+    /// The most common error kind, with its count and what to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub most_common: Option<MostCommon>,
+}
+
+/// The most common error kind of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MostCommon {
+    /// The kind.
+    pub kind: String,
+    /// How many nodes failed with it.
+    pub count: usize,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl ErrorMetrics {
+    fn new(nodes: &[NodeRecord]) -> Self {
+        let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+        for kind in nodes.iter().filter_map(|n| n.error_kind) {
+            *by_kind
+                .entry(crate::dlq::recorder::kind_name(kind))
+                .or_default() += 1;
+        }
+        let items: Vec<&NodeRecord> = nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::MapItem && n.status != "cancelled")
+            .collect();
+        let failed = items.iter().filter(|n| n.status == "failed").count();
+        let failure_rate = if items.is_empty() {
+            0.0
+        } else {
+            failed as f64 / items.len() as f64
+        };
+        let most_common = by_kind
+            .iter()
+            .max_by_key(|(_, count)| **count)
+            .map(|(kind, count)| MostCommon {
+                kind: kind.clone(),
+                count: *count,
+                hint: crate::dlq::stats::remediation(kind).to_string(),
+            });
+        ErrorMetrics {
+            by_kind,
+            failure_rate,
+            most_common,
+        }
+    }
+}
+
 /// The whole run, for the summary line and `--summary-json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -95,6 +153,8 @@ pub struct Summary {
     pub counts: Counts,
     /// Total claude use.
     pub cost: Cost,
+    /// Failures by kind, the failure rate of map items, the most common error.
+    pub errors: ErrorMetrics,
     /// Every node.
     pub nodes: Vec<NodeRecord>,
 }
@@ -127,6 +187,7 @@ impl Summary {
             duration_ms: elapsed.as_millis() as u64,
             counts,
             cost,
+            errors: ErrorMetrics::new(&nodes),
             nodes,
         }
     }
@@ -148,6 +209,25 @@ impl Summary {
             line.push_str(&format!(", {} cancelled", c.cancelled));
         }
         line
+    }
+
+    /// `Errors: 2 command_failed, 1 timeout; 15.0% of map items failed; most common:
+    /// command_failed (look at ...)`, when anything failed.
+    pub fn errors_line(&self) -> Option<String> {
+        let most = self.errors.most_common.as_ref()?;
+        let kinds: Vec<String> = self
+            .errors
+            .by_kind
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        Some(format!(
+            "Errors: {}; {:.1}% of map items failed; most common: {} ({})",
+            kinds.join(", "),
+            self.errors.failure_rate * 100.0,
+            most.kind,
+            most.hint
+        ))
     }
 
     /// `Claude: 3 calls, $0.0369, 3600 input / 1020 output tokens`, when claude ran.

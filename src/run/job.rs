@@ -84,6 +84,7 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         color: env.color,
         progress: env.progress,
         verbose: request.verbose,
+        collection: workflow.error_policy.error_collection,
     };
     let mut reporter = Reporter::new(style, masker.clone(), &request.job_id, events);
     let mut recorder = recorder(&request, masker)?;
@@ -129,8 +130,11 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
     };
     let summary = reporter.finish(&workflow.name, status);
     reporter.line(&summary.line());
-    if let Some(cost) = summary.cost_line() {
-        reporter.line(&cost);
+    for line in [summary.errors_line(), summary.cost_line()]
+        .into_iter()
+        .flatten()
+    {
+        reporter.line(&line);
     }
     if outcome.map.failed > 0 {
         reporter.line(&format!(

@@ -95,6 +95,7 @@ fn workflow() -> Value {
             "reduce": phase(),
             "merge": phase(),
             "error_policy": {"$ref": "#/$defs/error_policy"},
+            "handlers": {"type": "object", "description": "Named step lists for `on_item_failure: custom:<name>`.", "additionalProperties": steps()},
             "on_item_failure": string(), "continue_on_failure": boolean(), "max_failures": count(),
             "failure_threshold": {"type": "number", "minimum": 0, "maximum": 1},
             "error_collection": string(),

@@ -39,6 +39,8 @@ pub struct Workflow {
     /// Steps that merge the session's work back (both modes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<Merge>,
+    /// Named step lists for `on_item_failure: custom:<name>`, run for a failed map item.
+    pub handlers: BTreeMap<String, Vec<Step>>,
     /// How many times to repeat the workflow (legacy `config.max_iterations`).
     pub max_iterations: u32,
 }

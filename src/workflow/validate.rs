@@ -59,6 +59,12 @@ pub fn phases(workflow: &Workflow) -> Vec<(Phase, &[Step])> {
     if let Some(merge) = &workflow.merge {
         out.push((Phase::Merge, &merge.commands));
     }
+    out.extend(
+        workflow
+            .handlers
+            .values()
+            .map(|steps| (Phase::Map, &steps[..])),
+    );
     out
 }
 

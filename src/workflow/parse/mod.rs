@@ -77,6 +77,7 @@ impl Workflow {
             isolation: Isolation::default(),
             error_policy: ErrorPolicy::default(),
             merge: None,
+            handlers: Default::default(),
             max_iterations: 1,
         }
     }
@@ -124,11 +125,13 @@ fn decode_top(f: &mut Fields, default_name: &str, d: &mut Decoder) -> Option<Wor
         .and_then(|n| decode_isolation(n, d))
         .unwrap_or_default();
     workflow.merge = f.raw("merge").and_then(|n| decode_merge(n, d));
+    workflow.handlers = f.opt("handlers", d).unwrap_or_default();
     if is_mapreduce {
         let mut policy = f.opt::<ErrorPolicy>("error_policy", d).unwrap_or_default();
         apply_policy_keys(f, &mut policy, d);
         workflow.error_policy = policy;
     }
+    check_custom_handler(f.node(), &workflow, d);
     legacy_config(f, &mut workflow, d);
     for key in COMPOSITION_KEYS {
         f.ignored(key, "workflow composition is not implemented", d);
@@ -416,6 +419,34 @@ fn word_len(text: &str, offset: usize) -> usize {
         .take_while(|c| c.is_alphanumeric() || *c == '_')
         .count()
         .max(1)
+}
+
+/// `on_item_failure: custom:<name>` must name a handler under `handlers:`.
+fn check_custom_handler(root: &Node, workflow: &Workflow, d: &mut Decoder) {
+    let crate::workflow::schema::ItemFailure::Custom(name) = &workflow.error_policy.on_item_failure
+    else {
+        return;
+    };
+    if workflow.handlers.contains_key(name) {
+        return;
+    }
+    let node = root
+        .get("on_item_failure")
+        .or_else(|| {
+            root.get("error_policy")
+                .and_then(|p| p.get("on_item_failure"))
+        })
+        .unwrap_or(root);
+    d.error_at(
+        node,
+        "unknown-handler",
+        format!("on_item_failure names handler `{name}`, which `handlers:` does not define"),
+    );
+    let known: Vec<&str> = workflow.handlers.keys().map(String::as_str).collect();
+    d.hint(match crate::suggest::suggest(name, known.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("define it as a list of steps: `handlers: {{{name}: [...]}}`"),
+    });
 }
 
 #[cfg(test)]
