@@ -57,7 +57,7 @@ impl Recorder {
         let (status, kind, message, exit_code) = match &result.status {
             NodeStatus::Failed(f) => (
                 RecordStatus::Failed,
-                kind_name(f.kind),
+                f.kind.name().to_string(),
                 f.message.clone(),
                 f.exit_code,
             ),
@@ -76,12 +76,7 @@ impl Recorder {
             NodeStatus::Succeeded | NodeStatus::Skipped { .. } => return Ok(()),
         };
         let retryable = match &result.status {
-            NodeStatus::Failed(f) => !matches!(
-                f.kind,
-                crate::exec::outcome::FailureKind::Authentication
-                    | crate::exec::outcome::FailureKind::CommandNotFound
-                    | crate::exec::outcome::FailureKind::Interpolation
-            ),
+            NodeStatus::Failed(f) => !f.kind.is_fatal(),
             _ => true,
         };
         let base = self.base.get(&item_id).copied().unwrap_or(0);
@@ -143,12 +138,4 @@ impl Recorder {
             retryable,
         }
     }
-}
-
-/// `command_failed`, `timeout`, ...
-pub fn kind_name(kind: crate::exec::outcome::FailureKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
 }

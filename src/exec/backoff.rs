@@ -40,6 +40,32 @@ pub fn delay(backoff: &Backoff, retry: u32) -> Duration {
     Duration::from_millis(capped.clamp(0.0, u64::MAX as f64) as u64)
 }
 
+/// The backoff an `on_failure` `strategy` names (`fixed`, `linear`, `exponential`,
+/// `fibonacci`), starting at one second and capped at 30 seconds; `None` for the handler
+/// strategies (`recovery`, `fallback`, `cleanup`, `custom`), which do not wait.
+pub fn named(strategy: &str) -> Option<Backoff> {
+    use crate::workflow::duration::Duration as D;
+    let (second, cap) = (D { millis: 1000 }, Some(D { millis: 30_000 }));
+    Some(match strategy {
+        "fixed" => Backoff::Fixed { delay: second },
+        "linear" => Backoff::Linear {
+            initial: second,
+            increment: second,
+            max_delay: cap,
+        },
+        "exponential" => Backoff::Exponential {
+            initial: second,
+            multiplier: 2.0,
+            max_delay: cap,
+        },
+        "fibonacci" => Backoff::Fibonacci {
+            initial: second,
+            max_delay: cap,
+        },
+        _ => return None,
+    })
+}
+
 /// Adds up to `factor` of `base` as jitter, from `seed` (deterministic per attempt).
 pub fn with_jitter(base: Duration, factor: f64, seed: &str) -> Duration {
     let hash = blake3::hash(seed.as_bytes());

@@ -169,7 +169,7 @@ fn run_handler(
     handler: &[crate::workflow::schema::Step],
     failure: Failure,
 ) -> NodeStatus {
-    let kind = crate::dlq::recorder::kind_name(failure.kind);
+    let kind = failure.kind.name();
     cx.vars.set(
         "error",
         json!({"message": failure.message, "kind": kind, "exit_code": failure.exit_code}),

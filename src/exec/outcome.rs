@@ -40,6 +40,39 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The snake_case name used in the DLQ, JSON output and `retry_on:` lists.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::CommandFailed => "command_failed",
+            FailureKind::CommandNotFound => "command_not_found",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Interpolation => "interpolation",
+            FailureKind::NoCommit => "no_commit",
+            FailureKind::Incomplete => "incomplete",
+            FailureKind::Authentication => "authentication",
+            FailureKind::RateLimit => "rate_limit",
+            FailureKind::Budget => "budget",
+            FailureKind::AgentError => "agent_error",
+            FailureKind::Io => "io",
+            FailureKind::Evaluation => "evaluation",
+            FailureKind::Cancelled => "cancelled",
+            FailureKind::CircuitOpen => "circuit_open",
+        }
+    }
+
+    /// Fatal kinds are never retried: retrying cannot fix a missing login, a missing
+    /// command, a bad variable or an exhausted budget.
+    pub fn is_fatal(self) -> bool {
+        matches!(
+            self,
+            FailureKind::Authentication
+                | FailureKind::CommandNotFound
+                | FailureKind::Interpolation
+                | FailureKind::Budget
+                | FailureKind::Cancelled
+        )
+    }
+
     /// True for kinds worth retrying automatically: timeouts, rate limits, an open
     /// circuit. Fatal kinds (authentication, a missing command, a bad variable) are not.
     pub fn is_transient(self) -> bool {

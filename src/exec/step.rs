@@ -229,24 +229,13 @@ fn run_with_retry(cx: &mut StepCx, step: &Step) -> ActionOutput {
 /// Whether a failure is worth another attempt: never fatal kinds; with a `retry_on`
 /// list, only the kinds (or message patterns) it names.
 pub fn should_retry(failure: &Failure, retry_on: &[String]) -> bool {
-    let fatal = matches!(
-        failure.kind,
-        FailureKind::Authentication
-            | FailureKind::CommandNotFound
-            | FailureKind::Interpolation
-            | FailureKind::Budget
-            | FailureKind::Cancelled
-    );
-    if fatal {
+    if failure.kind.is_fatal() {
         return false;
     }
     if retry_on.is_empty() {
         return true;
     }
-    let kind = serde_json::to_value(failure.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let kind = failure.kind.name();
     retry_on.iter().any(|r| match r.strip_prefix("pattern:") {
         Some(pattern) => failure.message.contains(pattern),
         None => {
@@ -259,10 +248,7 @@ pub fn should_retry(failure: &Failure, retry_on: &[String]) -> bool {
 
 /// The failure with why it was not retried, for fatal kinds.
 pub fn not_retried(failure: &Failure) -> Failure {
-    let kind = serde_json::to_value(failure.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let kind = failure.kind.name();
     Failure {
         message: format!(
             "{} (not retried: `{kind}` failures are fatal)",
@@ -360,6 +346,15 @@ fn handle_failure(
         }
         if !rerun {
             break;
+        }
+        if let Some(backoff) = handler.strategy.as_deref().and_then(backoff::named) {
+            let delay = backoff::delay(&backoff, attempt);
+            if let Some(notify) = cx.rt.on_retry {
+                notify(attempt + 1, delay, &last_failure.message);
+            }
+            if !sleep(cx.rt.cancel, delay) {
+                return Err(Failure::new(FailureKind::Cancelled, "cancelled"));
+            }
         }
         last_out = action::run(cx, step);
         record_output(cx, step, &last_out);

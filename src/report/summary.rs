@@ -106,9 +106,7 @@ impl ErrorMetrics {
     fn new(nodes: &[NodeRecord]) -> Self {
         let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
         for kind in nodes.iter().filter_map(|n| n.error_kind) {
-            *by_kind
-                .entry(crate::dlq::recorder::kind_name(kind))
-                .or_default() += 1;
+            *by_kind.entry(kind.name().to_string()).or_default() += 1;
         }
         let items: Vec<&NodeRecord> = nodes
             .iter()
