@@ -239,7 +239,7 @@ pub fn should_retry(failure: &Failure, retry_on: &[String]) -> bool {
     retry_on.iter().any(|r| match r.strip_prefix("pattern:") {
         Some(pattern) => failure.message.contains(pattern),
         None => {
-            r == &kind
+            r == kind
                 || (r == "network" && failure.kind == FailureKind::RateLimit)
                 || (r == "server_error" && failure.kind == FailureKind::AgentError)
         }
