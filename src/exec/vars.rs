@@ -111,6 +111,18 @@ impl Vars {
             return Some(value.clone());
         }
         match path.segments.as_slice() {
+            // A bare `${NAME}` that is no prodigy variable is an environment variable:
+            // the workflow's declared env first, then the OS environment.
+            [] => self
+                .values
+                .get("env")
+                .and_then(|e| e.get(&path.root))
+                .cloned()
+                .or_else(|| {
+                    self.os_env
+                        .get(&path.root)
+                        .map(|v| Value::String(v.clone()))
+                }),
             [Segment::Field(field)] if META_FIELDS.contains(&field.as_str()) => self
                 .meta
                 .get(&path.root)
@@ -210,6 +222,16 @@ mod tests {
         v.set("out", json!("text"));
         v.set_meta("out", "exit_code", json!(0));
         assert_eq!(v.render("${out}:${out.exit_code}").unwrap(), "text:0");
+    }
+
+    #[test]
+    fn bare_names_fall_back_to_declared_then_os_env() {
+        let mut v = vars();
+        v.set("env", json!({"LEVEL": "3"}));
+        assert_eq!(
+            v.render("${LEVEL} ${HOME} ${NOPE:-x}").unwrap(),
+            "3 /home/x x"
+        );
     }
 
     #[test]

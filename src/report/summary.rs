@@ -210,9 +210,16 @@ impl Summary {
     }
 
     /// `Errors: 2 command_failed, 1 timeout; 15.0% of map items failed; most common:
-    /// command_failed (look at ...)`, when anything failed.
+    /// command_failed (look at ...)`, when map items failed.
     pub fn errors_line(&self) -> Option<String> {
         let most = self.errors.most_common.as_ref()?;
+        if !self
+            .nodes
+            .iter()
+            .any(|n| n.kind == NodeKind::MapItem && n.status == "failed")
+        {
+            return None;
+        }
         let kinds: Vec<String> = self
             .errors
             .by_kind

@@ -161,12 +161,17 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
         && !workflow.profiles.contains_key(profile)
     {
         let known: Vec<&str> = workflow.profiles.keys().map(String::as_str).collect();
-        return Err(Error::Usage {
-            message: format!(
+        let message = match crate::suggest::suggest(profile, known.iter().copied()) {
+            _ if known.is_empty() => {
+                format!("no profile `{profile}`: the workflow defines no `profiles:`")
+            }
+            Some(s) => format!("no profile `{profile}` in the workflow; did you mean `{s}`?"),
+            None => format!(
                 "no profile `{profile}` in the workflow (profiles: {})",
                 known.join(", ")
             ),
-        });
+        };
+        return Err(Error::Usage { message });
     }
     job::execute(job::JobRequest {
         workflow: &workflow,
