@@ -149,6 +149,8 @@ pub fn run(
         .then(|| super::git_context::head(options.root)),
         deadline: None,
         agent_timeout: None,
+        keep_results: serde_json::to_string(&workflow.body)
+            .is_ok_and(|t| t.contains("map.results")),
     };
     let vars = prepared.vars;
     let plan_options = |stage| PlanOptions {
@@ -246,6 +248,7 @@ pub fn retry(
         git_base: None,
         deadline: None,
         agent_timeout: resolve_timeout(mr.map.agent_timeout.as_ref(), &prepared.vars)?,
+        keep_results: false,
     };
     let plan_options = PlanOptions {
         root: options.root,

@@ -57,6 +57,8 @@ pub struct Settings<'a> {
     pub deadline: Option<Instant>,
     /// Time limit of each map item (`agent_timeout_secs`).
     pub agent_timeout: Option<Duration>,
+    /// Keep every item's result for `${map.results}`.
+    pub keep_results: bool,
 }
 
 /// Why a run stopped early.
@@ -127,6 +129,7 @@ pub fn execute(
         settings,
         report: Report {
             vars,
+            map: MapTally::new(settings.keep_results),
             ..Report::default()
         },
         breaker: settings.policy.circuit_breaker.clone().map(Breaker::new),

@@ -18,10 +18,21 @@ pub struct MapTally {
     pub failed: usize,
     /// Items skipped by `on_item_failure: skip`.
     pub skipped: usize,
+    /// Keep each item's result for `${map.results}` (only when the workflow uses it, so
+    /// memory does not grow with the number of items otherwise).
+    keep_results: bool,
     results: Vec<Value>,
 }
 
 impl MapTally {
+    /// An empty tally; `keep_results` keeps each item's result for `${map.results}`.
+    pub fn new(keep_results: bool) -> Self {
+        MapTally {
+            keep_results,
+            ..MapTally::default()
+        }
+    }
+
     /// Counts a finished item.
     pub fn record(&mut self, id: &str, index: usize, result: &NodeResult) {
         self.total += 1;
@@ -39,6 +50,9 @@ impl MapTally {
             }
             NodeStatus::Skipped { .. } | NodeStatus::Cancelled { .. } => ("skipped", None),
         };
+        if !self.keep_results {
+            return;
+        }
         self.results.push(json!({"item_id": id, "item_index": index, "status": status, "error": error, "output": result.output.stdout}));
     }
 

@@ -57,7 +57,7 @@ impl Reporter {
             );
             bar
         });
-        Reporter {
+        let mut reporter = Reporter {
             style,
             masker,
             bar,
@@ -68,7 +68,9 @@ impl Reporter {
             pending: Vec::new(),
             failed: 0,
             records: Vec::new(),
-        }
+        };
+        reporter.write_json(serde_json::json!({"event": "job_started"}));
+        reporter
     }
 
     /// Handles one event.
@@ -242,11 +244,9 @@ impl Reporter {
     }
 
     fn write_event(&mut self, event: &Event) {
-        let Some(out) = self.events.as_mut() else {
+        if self.events.is_none() {
             return;
-        };
-        let ts = chrono::Utc::now().to_rfc3339();
-        let job = &self.job_id;
+        }
         let value = match event {
             Event::Planned { nodes } => serde_json::json!({"event": "planned", "nodes": nodes}),
             Event::ItemAttempt {
@@ -279,10 +279,19 @@ impl Reporter {
                 serde_json::json!({"event": "node_finished", "node": id, "kind": kind, "result": record})
             }
         };
-        let mut value = value;
+        self.write_json(value);
+    }
+
+    /// Writes one event line with the fields every event has: schema version, time,
+    /// job id and correlation id (`<job>/<node>` for node events).
+    fn write_json(&mut self, mut value: serde_json::Value) {
+        let Some(out) = self.events.as_mut() else {
+            return;
+        };
+        let job = &self.job_id;
         let node = value["node"].as_str().unwrap_or_default().to_string();
         value["schema_version"] = 1.into();
-        value["ts"] = ts.into();
+        value["ts"] = chrono::Utc::now().to_rfc3339().into();
         value["job_id"] = job.clone().into();
         value["correlation_id"] = if node.is_empty() {
             job.clone()
@@ -299,12 +308,8 @@ impl Reporter {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        self.write_json(serde_json::json!({"event": "job_finished", "status": status}));
         if let Some(out) = self.events.as_mut() {
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::json!({"schema_version": 1, "event": "job_finished", "job_id": self.job_id, "status": status, "ts": chrono::Utc::now().to_rfc3339()})
-            );
             let _ = out.flush();
         }
         Summary::new(

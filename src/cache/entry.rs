@@ -1,0 +1,99 @@
+//! `ActionEntry`: what one run of one node key produced, stored as
+//! `entries/<2 hex>/<key hex>.json`. A hit replays it: captures restored, commits
+//! re-applied, stdout available to `--explain` and the summary.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How a node's run ended, as the cache sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryStatus {
+    /// A hit for the next build with the same key.
+    Succeeded,
+    /// Recorded so that it is re-run (and shown as in the DLQ); never a hit.
+    Failed,
+}
+
+/// The cached result of one node key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionEntry {
+    /// [`super::CACHE_SCHEMA_VERSION`]; an entry of another version is a miss.
+    pub schema_version: u32,
+    /// The full `NodeKey` as JSON, so `--explain` can diff it with a new key.
+    pub key: serde_json::Value,
+    /// The blake3 hex of the key: the entry's name.
+    pub key_digest: String,
+    /// Only [`EntryStatus::Succeeded`] entries are hits.
+    pub status: EntryStatus,
+    /// The failure kind (`timeout`, `command_failed`...) of a failed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_kind: Option<String>,
+    /// The exit code of the last command, when there was one.
+    pub exit_code: Option<i32>,
+    /// How long the run took.
+    pub duration_ms: u64,
+    /// Blob digest of stdout.
+    pub stdout_blob: String,
+    /// Blob digest of stderr.
+    pub stderr_blob: String,
+    /// Variables the node captured, restored on a hit.
+    pub captures: BTreeMap<String, serde_json::Value>,
+    /// Declared output files: path relative to the workflow root -> blob digest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
+    /// Blob digest of the patch the node made to the tree, if it made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch_blob: Option<String>,
+    /// The node's output digest (status, stdout, captures, outputs, change): what its
+    /// dependents' keys hold.
+    pub output_digest: String,
+    /// Commit ids the node made, oldest first; the caller keeps them alive with refs
+    /// under `refs/prodigy/`.
+    pub commits: Vec<String>,
+    /// When the entry was written; `gc --max-age` counts from here.
+    pub created_at: DateTime<Utc>,
+}
+
+impl ActionEntry {
+    /// True when a build may replay this entry instead of running the node.
+    pub fn is_hit(&self) -> bool {
+        self.status == EntryStatus::Succeeded
+    }
+
+    /// Every blob the entry keeps alive (for `gc`).
+    pub fn blobs(&self) -> impl Iterator<Item = &str> {
+        [self.stdout_blob.as_str(), self.stderr_blob.as_str()]
+            .into_iter()
+            .chain(self.outputs.values().map(String::as_str))
+            .chain(self.patch_blob.as_deref())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A succeeded entry for `key_digest` whose stdout and stderr are `blob`.
+    pub fn entry(key_digest: &str, blob: &str, created_at: DateTime<Utc>) -> ActionEntry {
+        ActionEntry {
+            schema_version: super::super::CACHE_SCHEMA_VERSION,
+            key: serde_json::json!({"schema_version": 1, "kind": "step", "definition": "d"}),
+            key_digest: key_digest.to_string(),
+            status: EntryStatus::Succeeded,
+            failure_kind: None,
+            exit_code: Some(0),
+            duration_ms: 12,
+            stdout_blob: blob.to_string(),
+            stderr_blob: blob.to_string(),
+            captures: BTreeMap::from([("version".to_string(), serde_json::json!("1.2.3"))]),
+            outputs: BTreeMap::new(),
+            patch_blob: None,
+            output_digest: "0".repeat(64),
+            commits: vec!["c0ffee".to_string()],
+            created_at,
+        }
+    }
+}
