@@ -159,14 +159,11 @@ impl ReadyQueue {
         self.running
     }
 
-    /// True when nothing runs and nothing more can start.
-    pub fn is_finished(&self) -> bool {
-        self.running == 0
-            && (self.stopped
-                || self
-                    .ready
-                    .iter()
-                    .all(|Reverse(n)| self.state[*n] != State::Ready))
+    /// True when nothing runs and nothing more can start. Amortised O(1): stale heap
+    /// entries are dropped as they are met (a scan of the heap here made big maps
+    /// quadratic).
+    pub fn is_finished(&mut self) -> bool {
+        self.running == 0 && (self.stopped || self.peek_ready().is_none())
     }
 }
 
