@@ -214,6 +214,10 @@ pub struct RunArgs {
     /// After a failed step, keep running everything that does not depend on it.
     #[arg(long)]
     pub keep_going: bool,
+    /// Run a standard workflow this many times (the old tool's `-n`; default: the
+    /// workflow's `config.max_iterations`, else 1).
+    #[arg(short = 'n', long = "max-iterations", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_iterations: Option<u32>,
     /// Stream every step's output as it runs (otherwise only failed steps show output).
     #[arg(short = 'v', long)]
     pub verbose: bool,

@@ -1,5 +1,6 @@
 //! prodigy: run YAML workflows of shell and AI-agent steps like a build tool.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod dlq;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::CACHE_SCHEMA_VERSION;
+
 /// How a node's run ended, as the cache sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -63,6 +65,30 @@ impl ActionEntry {
         self.status == EntryStatus::Succeeded
     }
 
+    /// Reads the entry file of `key`: `Ok(None)` for an entry of another schema version
+    /// (a silent miss), `Err` with a message for a corrupt one (a miss and a warning).
+    pub fn decode(bytes: &[u8], key: &str) -> Result<Option<ActionEntry>, String> {
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: u32,
+        }
+        match serde_json::from_slice::<ActionEntry>(bytes) {
+            Ok(entry) if entry.schema_version != CACHE_SCHEMA_VERSION => Ok(None),
+            Ok(entry) if entry.key_digest == key => Ok(Some(entry)),
+            Ok(entry) => Err(format!(
+                "entry names key `{}`, not its file name",
+                entry.key_digest
+            )),
+            Err(_)
+                if serde_json::from_slice::<Version>(bytes)
+                    .is_ok_and(|v| v.schema_version != CACHE_SCHEMA_VERSION) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(format!("corrupt cache entry ({e})")),
+        }
+    }
+
     /// Every blob the entry keeps alive (for `gc`).
     pub fn blobs(&self) -> impl Iterator<Item = &str> {
         [self.stdout_blob.as_str(), self.stderr_blob.as_str()]
@@ -79,7 +105,7 @@ pub(crate) mod fixtures {
     /// A succeeded entry for `key_digest` whose stdout and stderr are `blob`.
     pub fn entry(key_digest: &str, blob: &str, created_at: DateTime<Utc>) -> ActionEntry {
         ActionEntry {
-            schema_version: super::super::CACHE_SCHEMA_VERSION,
+            schema_version: CACHE_SCHEMA_VERSION,
             key: serde_json::json!({"schema_version": 1, "kind": "step", "definition": "d"}),
             key_digest: key_digest.to_string(),
             status: EntryStatus::Succeeded,
@@ -94,6 +120,24 @@ pub(crate) mod fixtures {
             output_digest: "0".repeat(64),
             commits: vec!["c0ffee".to_string()],
             created_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let key = "ab".repeat(32);
+            let _ = ActionEntry::decode(&bytes, &key);
+            let mut prefixed = br#"{"schema_version":1,"key":"#.to_vec();
+            prefixed.extend_from_slice(&bytes);
+            prop_assert!(!matches!(ActionEntry::decode(&prefixed, &key), Ok(Some(_))));
         }
     }
 }

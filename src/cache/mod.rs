@@ -60,9 +60,9 @@ use std::path::{Path, PathBuf};
 
 pub use entry::{ActionEntry, EntryStatus};
 pub use explain::explain;
-pub use freshness::{DirtyReason, Freshness};
+pub use freshness::{DirtyReason, Freshness, decide, stamp_matches};
 pub use gc::GcReport;
-pub use index::{Index, IndexEntry, InputStamp};
+pub use index::{Index, IndexEntry, InputStamp, mtime_ns};
 pub use lock::CacheLock;
 pub use store::{CacheStats, CacheStore};
 

@@ -160,12 +160,24 @@ pub fn run(
         os_env: &options.os_env,
     };
     let Body::MapReduce(mr) = &workflow.body else {
+        // A standard workflow runs `max_iterations` times (legacy `config.max_iterations`),
+        // each iteration seeing the captures of the one before; a failure ends the loop.
         let plan = graph::plan(workflow.clone(), plan_options(Stage::Whole))?;
-        let report = scheduler::execute(&plan, &settings, vars, &[], sink);
-        return Ok(JobOutcome {
-            stopped: report.stopped,
-            map: report.map,
-        });
+        let mut vars = vars;
+        let mut outcome = JobOutcome::default();
+        for iteration in 1..=workflow.max_iterations.max(1) {
+            vars.set("workflow.iteration", json!(iteration));
+            let report = scheduler::execute(&plan, &settings, vars, &[], sink);
+            outcome = JobOutcome {
+                stopped: report.stopped,
+                map: report.map,
+            };
+            vars = report.vars;
+            if outcome.stopped.is_some() {
+                break;
+            }
+        }
+        return Ok(outcome);
     };
     let setup_timeout = mr.setup.as_ref().and_then(|s| s.timeout.as_ref());
     let setup_settings = Settings {

@@ -154,7 +154,10 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
         };
         return print_stdout(&text);
     }
-    let (_, workflow) = load(&args.workflow, &args.load)?;
+    let (_, mut workflow) = load(&args.workflow, &args.load)?;
+    if let Some(n) = args.max_iterations {
+        workflow.max_iterations = n;
+    }
     let root = crate::config::workflow_root(&args.workflow, args.path.as_deref());
     let params = params(args)?;
     if let Some(profile) = &args.profile
