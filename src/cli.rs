@@ -191,7 +191,7 @@ pub struct RunArgs {
     /// The workflow file.
     pub workflow: PathBuf,
     /// Print the plan (nodes, dependencies, hashes) and run nothing; `--dry-run=json` for JSON.
-    #[arg(long, short = 'n', value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "text")]
     pub dry_run: Option<PlanFormat>,
     /// Answer yes to every prompt (accepted for compatibility; prodigy never prompts).
     #[arg(short = 'y', long = "yes")]
@@ -242,4 +242,14 @@ pub enum PlanFormat {
     Text,
     /// The whole plan as JSON.
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }
