@@ -54,6 +54,20 @@ pub fn workflow_root(workflow: &Path, explicit: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
 }
 
+/// Where prodigy keeps its state (`.prodigy/`) for work in `dir`: the main work tree of
+/// the git repository holding `dir` (linked worktrees share it), else `dir` itself.
+pub fn state_root(dir: &Path) -> PathBuf {
+    let common = git2::Repository::discover(dir)
+        .ok()
+        .map(|repo| repo.commondir().to_path_buf());
+    match common {
+        Some(git_dir) if git_dir.file_name().is_some_and(|n| n == ".git") => git_dir
+            .parent()
+            .map_or_else(|| dir.to_path_buf(), Path::to_path_buf),
+        _ => dir.to_path_buf(),
+    }
+}
+
 /// A job id that is unique even for runs started in the same second:
 /// `<workflow>-<UTC time>-<6 hex of a hash of time, process and counter>`.
 pub fn job_id(workflow: &str) -> String {

@@ -9,6 +9,20 @@ mod support;
 mod bad_input;
 #[path = "cli/dry_run.rs"]
 mod dry_run;
+#[path = "cli/errors_backoff.rs"]
+mod errors_backoff;
+#[path = "cli/errors_breaker.rs"]
+mod errors_breaker;
+#[path = "cli/errors_classify.rs"]
+mod errors_classify;
+#[path = "cli/errors_command.rs"]
+mod errors_command;
+#[path = "cli/errors_dlq.rs"]
+mod errors_dlq;
+#[path = "cli/errors_dlq_files.rs"]
+mod errors_dlq_files;
+#[path = "cli/errors_policy.rs"]
+mod errors_policy;
 #[path = "cli/fixtures.rs"]
 mod fixtures;
 #[path = "cli/graph.rs"]

@@ -280,9 +280,23 @@ impl<'p> Coordinator<'p, '_> {
         let now = Instant::now();
         let (due, later): (Vec<_>, Vec<_>) = self.waiting.drain(..).partition(|(at, _)| *at <= now);
         self.waiting = later;
-        due.into_iter()
-            .map(|(_, pos)| (pos, self.attempts.get(&pos).copied().unwrap_or(1) + 1))
-            .collect()
+        let mut start = Vec::new();
+        for (_, pos) in due {
+            // A retry goes through the circuit breaker like a new item: rejected while it
+            // is open, waiting while every half-open trial slot is taken.
+            if let Some(breaker) = self.breaker.as_mut() {
+                if breaker.is_saturated(now) {
+                    self.waiting.push((now + Duration::from_millis(20), pos));
+                    continue;
+                }
+                if !breaker.admit(now) {
+                    self.reject_open_circuit(pos);
+                    continue;
+                }
+            }
+            start.push((pos, self.attempts.get(&pos).copied().unwrap_or(1) + 1));
+        }
+        start
     }
 
     /// How long to wait for a message before looking at timers again.
@@ -303,7 +317,7 @@ impl<'p> Coordinator<'p, '_> {
             "not started: the circuit breaker is open after consecutive failures",
         );
         let result = not_run(NodeStatus::Failed(failure));
-        self.attempts.insert(pos, 1);
+        *self.attempts.entry(pos).or_insert(0) += 1;
         self.finish_item(pos, result);
     }
 
@@ -362,7 +376,7 @@ impl<'p> Coordinator<'p, '_> {
         }
         if !should_retry(failure, &policy.retry_on) {
             let mut result = result.clone();
-            result.status = NodeStatus::Failed(not_retried(failure));
+            result.status = NodeStatus::Failed(not_retried(failure, &policy.retry_on));
             self.finish_item(pos, result);
             return true;
         }

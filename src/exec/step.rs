@@ -204,7 +204,7 @@ fn run_with_retry(cx: &mut StepCx, step: &Step) -> ActionOutput {
         }
         if !should_retry(failure, &policy.retry_on) {
             return ActionOutput {
-                failure: Some(not_retried(failure)),
+                failure: Some(not_retried(failure, &policy.retry_on)),
                 ..out
             };
         }
@@ -246,14 +246,16 @@ pub fn should_retry(failure: &Failure, retry_on: &[String]) -> bool {
     })
 }
 
-/// The failure with why it was not retried, for fatal kinds.
-pub fn not_retried(failure: &Failure) -> Failure {
+/// The failure with why it was not retried: a fatal kind, or one `retry_on` leaves out.
+pub fn not_retried(failure: &Failure, retry_on: &[String]) -> Failure {
     let kind = failure.kind.name();
+    let why = if failure.kind.is_fatal() {
+        format!("`{kind}` failures are fatal")
+    } else {
+        format!("`{kind}` is not in retry_on [{}]", retry_on.join(", "))
+    };
     Failure {
-        message: format!(
-            "{} (not retried: `{kind}` failures are fatal)",
-            failure.message
-        ),
+        message: format!("{} (not retried: {why})", failure.message),
         ..failure.clone()
     }
 }

@@ -76,6 +76,7 @@ pub fn run(command: DlqCommand) -> Result<ExitCode, Error> {
             let mut removed = 0;
             for (store, _) in stores(&root, job.as_deref())? {
                 removed += store.clear(job.as_deref())?;
+                print_warnings(&store);
             }
             let text = format!(
                 "removed {} from the dead-letter queue\n",
@@ -105,16 +106,14 @@ pub fn run(command: DlqCommand) -> Result<ExitCode, Error> {
     }
 }
 
-/// The repository whose `.prodigy/` the commands read.
+/// The repository whose `.prodigy/` the commands read: `--path`, else the main work
+/// tree of the current git repository (so every linked worktree shares one DLQ).
 fn root(common: &DlqArgs) -> PathBuf {
     match &common.path {
         Some(path) => path.clone(),
-        None => {
-            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            cwd.ancestors()
-                .find(|d| d.join(".git").exists())
-                .map_or(cwd.clone(), Path::to_path_buf)
-        }
+        None => crate::config::state_root(
+            &std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        ),
     }
 }
 
@@ -145,11 +144,16 @@ fn items(common: &DlqArgs, job: Option<&str>) -> Result<Vec<DlqItem>, Error> {
     let mut items = Vec::new();
     for (store, _) in stores(&root(common), job)? {
         items.extend(store.items(job)?);
-        for warning in store.take_warnings() {
-            crate::report::eprint(&format!("warning: {warning}\n"));
-        }
+        print_warnings(&store);
     }
     Ok(items)
+}
+
+/// Prints what the store noticed while reading (torn or skipped lines).
+fn print_warnings(store: &DlqStore) {
+    for warning in store.take_warnings() {
+        crate::report::eprint(&format!("warning: {warning}\n"));
+    }
 }
 
 fn print(

@@ -162,7 +162,10 @@ fn recorder(request: &JobRequest, masker: Masker) -> Result<Option<Recorder>, Er
     ) {
         return Ok(None);
     }
-    let store = DlqStore::open(request.root, &request.workflow.name);
+    let store = DlqStore::open(
+        &crate::config::state_root(request.root),
+        &request.workflow.name,
+    );
     let now = chrono::Utc::now();
     let workflow_path: PathBuf = std::path::absolute(request.workflow_path)
         .unwrap_or_else(|_| request.workflow_path.to_path_buf());

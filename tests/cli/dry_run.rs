@@ -153,18 +153,16 @@ fn text_and_json_plans_agree() {
 }
 
 #[test]
-fn short_flag_n_is_dry_run() {
-    let run = |flag: &str| {
-        Test::new()
-            .file("flow.yml", SIDE_EFFECTS)
-            .args(["run", "flow.yml", flag])
-            .run()
-    };
-    let long = run("--dry-run");
-    let short = run("-n");
-    short.success();
-    assert_eq!(short.stdout, long.stdout);
-    assert!(!short.exists("created-by-run.txt"));
+fn short_flag_n_is_max_iterations_as_in_the_old_tool() {
+    let output = Test::new()
+        .file(
+            "flow.yml",
+            "isolation: none\ncommands:\n  - shell: echo ${workflow.iteration} >> runs.log\n",
+        )
+        .args(["run", "flow.yml", "-n", "3"])
+        .run();
+    output.success();
+    assert_eq!(output.read("runs.log"), "1\n2\n3\n");
 }
 
 #[test]

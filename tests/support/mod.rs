@@ -572,3 +572,155 @@ pub fn wait_until(limit: std::time::Duration, mut check: impl FnMut() -> bool) -
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+// Helpers for the error-handling and DLQ tests (`tests/cli/errors_*.rs`).
+
+impl Output {
+    /// Another invocation in the same repository, which stays alive with it (the DLQ,
+    /// logs and counters of the earlier run are still there); claude is the fake.
+    pub fn next(self) -> Test {
+        Test {
+            tempdir: self._tempdir,
+            cwd: self.root.clone(),
+            root: self.root,
+            args: Vec::new(),
+            env: vec![("PRODIGY_CLAUDE_BIN".into(), fake_claude().into_os_string())],
+        }
+    }
+
+    /// The job id from the `Running workflow `name` (job ID)` line.
+    #[track_caller]
+    pub fn job_id(&self) -> String {
+        self.stderr
+            .lines()
+            .find_map(|l| l.split("(job ").nth(1))
+            .and_then(|rest| rest.split(')').next())
+            .map(str::to_string)
+            .unwrap_or_else(|| self.fail("no `(job ID)` in stderr"))
+    }
+
+    /// The stderr lines, in order.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+
+    /// The index of the first stderr line containing `needle`.
+    #[track_caller]
+    pub fn stderr_line_index(&self, needle: &str) -> usize {
+        self.stderr
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| self.fail(&format!("no stderr line contains {needle:?}")))
+    }
+
+    /// The text of `path` (relative to the repository) as bytes; panics when missing.
+    #[track_caller]
+    pub fn read_bytes(&self, path: &str) -> Vec<u8> {
+        std::fs::read(self.root.join(path))
+            .unwrap_or_else(|e| panic!("cannot read {path}: {e}\n{}", self.report()))
+    }
+
+    /// Writes `contents` to `path` (relative to the repository) between two runs.
+    pub fn write(&self, path: &str, contents: impl AsRef<[u8]>) {
+        let path = self.root.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dirs");
+        }
+        std::fs::write(path, contents).expect("write a file between runs");
+    }
+
+    /// Removes the file `path` (relative to the repository) between two runs.
+    pub fn remove(&self, path: &str) {
+        std::fs::remove_file(self.root.join(path)).expect("remove a file between runs");
+    }
+}
+
+/// The DLQ file of job `job` of workflow `workflow`, relative to the repository.
+pub fn dlq_file(workflow: &str, job: &str) -> String {
+    format!(".prodigy/dlq/{workflow}/{job}.jsonl")
+}
+
+/// A shell script that fails its first `fails` runs and then succeeds, counting runs in
+/// the file named by its first argument (`sh flaky.sh count.${item}`).
+pub fn flaky_script(fails: u32) -> String {
+    format!(
+        "#!/bin/sh\nn=$(cat \"$1\" 2>/dev/null || echo 0)\nn=$((n + 1))\necho $n > \"$1\"\n\
+         echo \"run $n\"\nif [ $n -le {fails} ]; then echo \"flaky failure $n\" >&2; exit 1; fi\n"
+    )
+}
+
+/// Milliseconds since the epoch of an event's `ts` (RFC 3339 with fractions).
+#[track_caller]
+pub fn ts_ms(event: &serde_json::Value) -> f64 {
+    let ts = event["ts"]
+        .as_str()
+        .unwrap_or_else(|| panic!("event without `ts`: {event}"));
+    let at = chrono::DateTime::parse_from_rfc3339(ts)
+        .unwrap_or_else(|e| panic!("`ts` {ts:?} is not RFC 3339: {e}"));
+    at.timestamp_micros() as f64 / 1000.0
+}
+
+/// The events named `event` of node `node` (any node when empty), in file order.
+pub fn events_of<'a>(
+    events: &'a [serde_json::Value],
+    event: &str,
+    node: &str,
+) -> Vec<&'a serde_json::Value> {
+    events
+        .iter()
+        .filter(|e| e["event"] == event && (node.is_empty() || e["node"] == node))
+        .collect()
+}
+
+/// The most intervals `(start, end)` that overlap at one instant.
+pub fn max_overlap(intervals: &[(u128, u128)]) -> usize {
+    intervals
+        .iter()
+        .map(|&(start, _)| {
+            intervals
+                .iter()
+                .filter(|&&(s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// `(start, end)` pairs in nanoseconds from a log of `START <key> <ns>` / `END <key> <ns>`
+/// lines (written with `date +%s%N`), by key.
+#[track_caller]
+pub fn intervals(lines: &[String]) -> Vec<(u128, u128)> {
+    let mut starts = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for line in lines {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [what, key, ns] = parts[..] else {
+            panic!("bad interval line {line:?}");
+        };
+        let ns: u128 = ns
+            .parse()
+            .unwrap_or_else(|_| panic!("bad time in {line:?}"));
+        match what {
+            "START" => {
+                starts.insert(key.to_string(), ns);
+            }
+            "END" => {
+                let start = starts
+                    .remove(key)
+                    .unwrap_or_else(|| panic!("END before START: {line:?}"));
+                out.push((start, ns));
+            }
+            _ => panic!("bad interval line {line:?}"),
+        }
+    }
+    out
+}
+
+/// The fake claude's invocation log (`FAKE_CLAUDE_LOG`), one JSON object per call.
+pub fn claude_calls(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("fake-claude logs JSON lines"))
+        .collect()
+}
