@@ -28,6 +28,8 @@ pub(crate) struct Entry {
     pub root: PathBuf,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_total: Option<usize>,
 }
 
 impl Default for Index {
@@ -83,11 +85,15 @@ impl Index {
             .jobs
             .get(&info.job_id)
             .map_or(info.created_at, |e| e.created_at.min(info.created_at));
+        let items_total = info
+            .items_total
+            .or_else(|| self.jobs.get(&info.job_id).and_then(|e| e.items_total));
         let entry = Entry {
             workflow_path: info.workflow_path.clone(),
             root: info.root.clone(),
             created_at,
             updated_at: info.updated_at,
+            items_total,
         };
         self.jobs.insert(info.job_id.clone(), entry);
     }
@@ -103,6 +109,7 @@ impl Index {
                 root: e.root.clone(),
                 created_at: e.created_at,
                 updated_at: e.updated_at,
+                items_total: e.items_total,
             })
             .collect();
         infos.sort_by(|a, b| (a.created_at, &a.job_id).cmp(&(b.created_at, &b.job_id)));
@@ -126,6 +133,7 @@ mod tests {
             root: PathBuf::from("/repo"),
             created_at: at(minute),
             updated_at: at(update),
+            items_total: None,
         }
     }
 

@@ -119,6 +119,9 @@ pub struct JobInfo {
     pub created_at: DateTime<Utc>,
     /// When the job was last registered (every run or retry updates it).
     pub updated_at: DateTime<Utc>,
+    /// How many map items the job had, once its map ran (for the failure rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_total: Option<usize>,
 }
 
 /// Groups one job's records (in file order) into items, ordered by item index then id.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-use super::{DLQ_SCHEMA_VERSION, DlqError, DlqRecord, DlqStore, RecordStatus};
+use super::{DLQ_SCHEMA_VERSION, DlqError, DlqRecord, DlqStore, JobInfo, RecordStatus};
 use crate::exec::event::Event;
 use crate::exec::outcome::{NodeResult, NodeStatus};
 use crate::report::mask::Masker;
@@ -13,6 +13,7 @@ use crate::report::mask::Masker;
 /// Writes the attempts of one job to its DLQ.
 pub struct Recorder {
     store: DlqStore,
+    job: JobInfo,
     job_id: String,
     masker: Masker,
     /// Attempts already recorded per item (from earlier runs of the job, for retries).
@@ -22,8 +23,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder for `job_id`; items already in its DLQ continue their attempt count.
-    pub fn new(store: DlqStore, job_id: &str, masker: Masker) -> Result<Self, DlqError> {
+    /// A recorder for the job (registered in the DLQ index now); items already in its
+    /// DLQ continue their attempt count.
+    pub fn new(store: DlqStore, job: JobInfo, masker: Masker) -> Result<Self, DlqError> {
+        store.register_job(&job)?;
+        let job_id = job.job_id.clone();
+        let job_id = job_id.as_str();
         let mut base = HashMap::new();
         let mut open = HashMap::new();
         if store.jobs()?.iter().any(|j| j.job_id == job_id) {
@@ -35,10 +40,21 @@ impl Recorder {
         Ok(Recorder {
             store,
             job_id: job_id.to_string(),
+            job,
             masker,
             base,
             open,
         })
+    }
+
+    /// Records how many items the job's map had, for the failure rate of `dlq stats`.
+    pub fn record_total(&self, items_total: usize) -> Result<(), DlqError> {
+        let info = JobInfo {
+            items_total: Some(items_total),
+            updated_at: Utc::now(),
+            ..self.job.clone()
+        };
+        self.store.register_job(&info)
     }
 
     /// Records what an event says about a map item; other events are ignored.

@@ -21,6 +21,7 @@ fn job(id: &str, minute: u32) -> JobInfo {
         root: PathBuf::from("/repo"),
         created_at: at(minute),
         updated_at: at(minute),
+        items_total: None,
     }
 }
 

@@ -43,7 +43,7 @@ pub fn run(command: DlqCommand) -> Result<ExitCode, Error> {
         }
         DlqCommand::Stats { job, common } => {
             let items = items(&common, job.as_deref())?;
-            let stats = crate::dlq::stats(&items, None);
+            let stats = crate::dlq::stats(&items, items_total(&common, job.as_deref())?);
             print(
                 &common,
                 || render::stats_text(&stats),
@@ -147,6 +147,21 @@ fn items(common: &DlqArgs, job: Option<&str>) -> Result<Vec<DlqItem>, Error> {
         print_warnings(&store);
     }
     Ok(items)
+}
+
+/// How many map items the selected jobs had, when every one of them recorded it.
+fn items_total(common: &DlqArgs, job: Option<&str>) -> Result<Option<usize>, Error> {
+    let mut total = Some(0);
+    for (store, _) in stores(&root(common), job)? {
+        for info in store
+            .jobs()?
+            .into_iter()
+            .filter(|i| job.is_none_or(|j| j == i.job_id))
+        {
+            total = total.zip(info.items_total).map(|(a, b)| a + b);
+        }
+    }
+    Ok(total)
 }
 
 /// Prints what the store noticed while reading (torn or skipped lines).

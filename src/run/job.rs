@@ -113,6 +113,12 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         Some(items) => job::retry(workflow, prepared, &options, items, &cancel, &mut sink)?,
         None => job::run(workflow, prepared, &options, &cancel, &mut sink)?,
     };
+    if request.retry.is_none()
+        && let Some(recorder) = recorder.as_ref()
+        && let Err(e) = recorder.record_total(outcome.map.total)
+    {
+        dlq_error.get_or_insert(e);
+    }
     if let Some(e) = dlq_error {
         reporter.line(&format!(
             "error: the dead-letter queue could not be written: {e}"
@@ -169,12 +175,13 @@ fn recorder(request: &JobRequest, masker: Masker) -> Result<Option<Recorder>, Er
     let now = chrono::Utc::now();
     let workflow_path: PathBuf = std::path::absolute(request.workflow_path)
         .unwrap_or_else(|_| request.workflow_path.to_path_buf());
-    store.register_job(&crate::dlq::JobInfo {
+    let info = crate::dlq::JobInfo {
         job_id: request.job_id.clone(),
         workflow_path,
         root: request.root.to_path_buf(),
         created_at: now,
         updated_at: now,
-    })?;
-    Ok(Some(Recorder::new(store, &request.job_id, masker)?))
+        items_total: None,
+    };
+    Ok(Some(Recorder::new(store, info, masker)?))
 }

@@ -591,7 +591,6 @@ fn error_metrics_detect_patterns_and_suggest_a_remediation() {
 }
 
 #[test]
-#[ignore = "bug: `dlq stats` passes no item total to the stats, so `failure_rate` and `total_items` are always null"]
 fn error_metrics_dlq_stats_show_the_failure_rate() {
     let output = run_policy(&[BAD, OK, OK, OK], "");
     output.code(3);
