@@ -1,23 +1,28 @@
 //! Fresh or dirty, and why, in one line (cargo's `DirtyReason`). Pure: the caller reads
 //! the index once, stats the declared inputs, computes each node's new key, and asks
 //! [`decide`]; only for a key that changed does it open the old entry, to let
-//! [`super::explain`] name the difference.
+//! [`super::explain`] name the difference. Input stamps live here too: metadata that
+//! lets a build skip hashing an unchanged input.
 
 use std::fmt;
 use std::fs::Metadata;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
+use super::digest::hex;
 use super::entry::EntryStatus;
-use super::index::{IndexEntry, InputStamp, mtime_ns};
+use super::index::IndexEntry;
+use crate::graph::node::Digest;
 
 /// Whether a node must run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Freshness {
     /// Its last run had this key and succeeded: replay the entry.
     Fresh {
-        /// The key hex of the entry to replay.
-        entry_key: String,
+        /// The key of the entry to replay.
+        entry_key: Digest,
     },
     /// It runs, for this reason.
     Dirty(DirtyReason),
@@ -68,13 +73,13 @@ impl fmt::Display for DirtyReason {
     }
 }
 
-/// The freshness of a node whose new key is `key` (hex), given its last run `stored`
+/// The freshness of a node whose new key is `key`, given its last run `stored`
 /// from the index. `why` names the change when the key differs (typically: load the old
 /// entry, then [`super::explain`] its key against the new one); it is called for those
 /// nodes only.
 pub fn decide(
     stored: Option<&IndexEntry>,
-    key: &str,
+    key: &Digest,
     forced: bool,
     why: impl FnOnce(&IndexEntry) -> String,
 ) -> Freshness {
@@ -85,14 +90,62 @@ pub fn decide(
             since: last.finished_at,
             kind: last.failure_kind.clone().unwrap_or_else(|| "failed".into()),
         },
-        Some(last) if last.key != key => DirtyReason::KeyChanged { what: why(last) },
-        Some(_) => {
-            return Freshness::Fresh {
-                entry_key: key.to_string(),
-            };
-        }
+        Some(last) if last.key != *key => DirtyReason::KeyChanged { what: why(last) },
+        Some(_) => return Freshness::Fresh { entry_key: *key },
     };
     Freshness::Dirty(reason)
+}
+
+/// One declared input file: metadata to skip re-hashing, and the digest that decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputStamp {
+    /// Relative to the workflow root, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in ns since the epoch, or [`InputStamp::UNSETTLED`].
+    pub mtime_ns: i64,
+    /// blake3 of the content.
+    #[serde(with = "hex")]
+    pub digest: Digest,
+}
+
+impl InputStamp {
+    /// The `mtime_ns` of a file modified too recently to trust its mtime: a change within
+    /// the file system's timestamp granularity would keep size and mtime (git's "racily
+    /// clean" files). Such a stamp never matches, so the next build hashes the file.
+    pub const UNSETTLED: i64 = i64::MIN;
+
+    /// The stamp of `path` from its metadata and content digest, taken at `now`.
+    pub fn new(path: impl Into<String>, meta: &Metadata, digest: Digest, now: SystemTime) -> Self {
+        let settled = meta.modified().is_ok_and(|modified| {
+            now.duration_since(modified)
+                .is_ok_and(|age| age >= Duration::from_secs(2))
+        });
+        InputStamp {
+            path: path.into(),
+            size: meta.len(),
+            mtime_ns: if settled {
+                mtime_ns(meta)
+            } else {
+                Self::UNSETTLED
+            },
+            digest,
+        }
+    }
+}
+
+/// `meta`'s modification time in ns since the epoch (negative before it), or
+/// [`InputStamp::UNSETTLED`] when the platform has none.
+pub fn mtime_ns(meta: &Metadata) -> i64 {
+    let Ok(modified) = meta.modified() else {
+        return InputStamp::UNSETTLED;
+    };
+    let ns = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    match modified.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => ns(after),
+        Err(before) => -ns(before.duration()),
+    }
 }
 
 /// True when `meta` shows the file as it was stamped (same size and mtime), so its
@@ -116,10 +169,13 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    fn last(key: &str, status: EntryStatus) -> IndexEntry {
+    const K1: Digest = Digest([1; 32]);
+    const K2: Digest = Digest([2; 32]);
+
+    fn last(key: Digest, status: EntryStatus) -> IndexEntry {
         IndexEntry {
-            key: key.to_string(),
-            output: "0".repeat(64),
+            key,
+            output: Digest([0; 32]),
             status,
             failure_kind: (status == EntryStatus::Failed).then(|| "timeout".into()),
             finished_at: at(),
@@ -130,7 +186,7 @@ mod tests {
     fn reason(freshness: Freshness) -> String {
         match freshness {
             Freshness::Dirty(reason) => reason.to_string(),
-            Freshness::Fresh { entry_key } => format!("fresh {entry_key}"),
+            Freshness::Fresh { entry_key } => format!("fresh {}", entry_key.0[0]),
         }
     }
 
@@ -160,20 +216,22 @@ mod tests {
 
     #[test]
     fn decide_checks_force_history_failure_then_key() {
-        let ok = last("k1", EntryStatus::Succeeded);
+        let ok = last(K1, EntryStatus::Succeeded);
         let never = |_: &IndexEntry| -> String { panic!("why is only asked when keys differ") };
-        assert_eq!(reason(decide(Some(&ok), "k1", true, never)), "forced");
-        assert_eq!(reason(decide(None, "k1", false, never)), "not run before");
-        let failed = last("k1", EntryStatus::Failed);
+        assert_eq!(reason(decide(Some(&ok), &K1, true, never)), "forced");
+        assert_eq!(reason(decide(None, &K1, false, never)), "not run before");
+        let failed = last(K1, EntryStatus::Failed);
         assert_eq!(
-            reason(decide(Some(&failed), "k1", false, never)),
+            reason(decide(Some(&failed), &K1, false, never)),
             "failed last time (in DLQ since 2025-01-02 03:04:05 UTC: timeout)"
         );
-        let changed = decide(Some(&ok), "k2", false, |old| format!("{} -> k2", old.key));
-        assert_eq!(reason(changed), "k1 -> k2");
-        let fresh = decide(Some(&ok), "k1", false, never);
+        let changed = decide(Some(&ok), &K2, false, |old| {
+            format!("{} -> 2", old.key.0[0])
+        });
+        assert_eq!(reason(changed), "1 -> 2");
+        let fresh = decide(Some(&ok), &K1, false, never);
         assert!(fresh.is_fresh());
-        assert_eq!(reason(fresh), "fresh k1");
+        assert_eq!(reason(fresh), "fresh 1");
     }
 
     #[test]
@@ -183,9 +241,9 @@ mod tests {
         std::fs::write(&path, "one").unwrap();
         let meta = std::fs::metadata(&path).unwrap();
         let later = SystemTime::now() + Duration::from_secs(10);
-        let stamp = InputStamp::new("a.rs", &meta, "d".into(), later);
+        let stamp = InputStamp::new("a.rs", &meta, Digest([9; 32]), later);
         assert!(stamp_matches(&stamp, &meta));
-        let unsettled = InputStamp::new("a.rs", &meta, "d".into(), SystemTime::now());
+        let unsettled = InputStamp::new("a.rs", &meta, Digest([9; 32]), SystemTime::now());
         assert!(
             !stamp_matches(&unsettled, &meta),
             "a recent file is hashed again"
@@ -203,5 +261,18 @@ mod tests {
             !stamp_matches(&same_size, &touched),
             "a new mtime means: hash it"
         );
+    }
+
+    #[test]
+    fn recent_files_get_unsettled_stamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.rs");
+        std::fs::write(&path, "fn main() {}").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let now = SystemTime::now();
+        let fresh = InputStamp::new("a.rs", &meta, Digest([1; 32]), now);
+        assert_eq!((fresh.size, fresh.mtime_ns), (12, InputStamp::UNSETTLED));
+        let later = InputStamp::new("a.rs", &meta, Digest([1; 32]), now + Duration::from_secs(3));
+        assert_eq!(later.mtime_ns, mtime_ns(&meta));
     }
 }

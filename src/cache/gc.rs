@@ -14,6 +14,7 @@ use super::index::Index;
 use super::lock::CacheLock;
 use super::store::{CacheStats, CacheStore, Found};
 use super::{CacheError, io_error};
+use crate::graph::node::Digest;
 
 /// Leftover temp files of interrupted writes older than this are removed.
 const TEMP_FILE_AGE: Duration = Duration::from_secs(3600);
@@ -31,18 +32,18 @@ pub struct GcReport {
 struct Live {
     found: Found,
     created_at: DateTime<Utc>,
-    blobs: Vec<String>,
+    blobs: Vec<Digest>,
 }
 
 impl Index {
     /// The entry keys of the last run of every node: what `gc` must keep.
-    pub fn referenced_keys(&self) -> HashSet<String> {
-        self.nodes.values().map(|e| e.key.clone()).collect()
+    pub fn referenced_keys(&self) -> HashSet<Digest> {
+        self.nodes.values().map(|e| e.key).collect()
     }
 }
 
 impl CacheStore {
-    /// Removes entries not in `keep` (key hex) that are older than `max_age`, then the
+    /// Removes entries not in `keep` (see [`Index::referenced_keys`]) that are older than `max_age`, then the
     /// oldest of them until entries and blobs fit in `max_size` bytes, then unreferenced
     /// blobs, unreadable entries and old temp files.
     pub fn gc(
@@ -50,7 +51,7 @@ impl CacheStore {
         lock: &CacheLock,
         max_size: Option<u64>,
         max_age: Option<Duration>,
-        keep: &HashSet<String>,
+        keep: &HashSet<Digest>,
     ) -> Result<GcReport, CacheError> {
         debug_assert_eq!(lock.path(), self.dir().join(".lock"));
         let mut report = GcReport::default();
@@ -77,21 +78,20 @@ impl CacheStore {
             }
         }
         let blobs = self.walk("blobs")?;
-        let mut refs: HashMap<&str, usize> = HashMap::new();
+        let mut refs: HashMap<Digest, usize> = HashMap::new();
         for blob in live.iter().flat_map(|l| &l.blobs) {
-            *refs.entry(blob.as_str()).or_default() += 1;
+            *refs.entry(*blob).or_default() += 1;
         }
-        let blob_len: HashMap<&str, u64> = blobs
+        let blob_len: HashMap<Digest, u64> = blobs
             .iter()
-            .filter(|b| !b.temp)
-            .map(|b| (b.name.as_str(), b.len))
+            .filter_map(|b| Some((b.digest?, b.len)))
             .collect();
         let mut size: u64 = live.iter().map(|l| l.found.len).sum::<u64>()
             + refs.keys().filter_map(|b| blob_len.get(b)).sum::<u64>();
 
         // Oldest first; what the index references is never a candidate.
         let mut candidates: Vec<usize> = (0..live.len())
-            .filter(|&i| !keep.contains(&live[i].found.name))
+            .filter(|&i| live[i].found.digest.is_some_and(|k| !keep.contains(&k)))
             .collect();
         candidates.sort_by_key(|&i| live[i].created_at);
         let cutoff = max_age.and_then(|age| chrono::Duration::from_std(age).ok());
@@ -104,10 +104,10 @@ impl CacheStore {
             }
             size = size.saturating_sub(live[i].found.len);
             for blob in &live[i].blobs {
-                if let Some(count) = refs.get_mut(blob.as_str()) {
+                if let Some(count) = refs.get_mut(blob) {
                     *count -= 1;
                     if *count == 0 {
-                        let len = blob_len.get(blob.as_str()).copied().unwrap_or(0);
+                        let len = blob_len.get(blob).copied().unwrap_or(0);
                         size = size.saturating_sub(len);
                     }
                 }
@@ -117,7 +117,9 @@ impl CacheStore {
             report.removed.bytes += live[i].found.len;
         }
         for blob in &blobs {
-            let unreferenced = refs.get(blob.name.as_str()).is_none_or(|&n| n == 0);
+            let unreferenced = blob
+                .digest
+                .is_some_and(|d| refs.get(&d).is_none_or(|&n| n == 0));
             if blob.temp && blob.modified < old_temp {
                 remove(blob)?;
             } else if !blob.temp && unreferenced {
@@ -146,10 +148,10 @@ impl CacheStore {
 
 /// The creation time and blobs of a readable entry of this version; `None` for anything
 /// else (corrupt, another version), which gc removes: no build can hit it.
-fn read_live(found: &Found) -> Option<(DateTime<Utc>, Vec<String>)> {
+fn read_live(found: &Found) -> Option<(DateTime<Utc>, Vec<Digest>)> {
     let bytes = std::fs::read(&found.path).ok()?;
-    let entry = ActionEntry::decode(&bytes, &found.name).ok()??;
-    let blobs = entry.blobs().map(str::to_string).collect();
+    let entry = ActionEntry::decode(&bytes, &found.digest?).ok()??;
+    let blobs = entry.blobs().collect();
     Some((entry.created_at, blobs))
 }
 
@@ -166,8 +168,8 @@ mod tests {
     use super::super::entry::fixtures::entry;
     use super::*;
 
-    fn key(n: u8) -> String {
-        format!("{n:02x}").repeat(32)
+    fn key(n: u8) -> Digest {
+        Digest([n; 32])
     }
 
     fn days_ago(days: i64) -> DateTime<Utc> {
@@ -176,15 +178,15 @@ mod tests {
 
     /// An entry of `key(n)` created `days` ago whose stdout is `shared` and stderr is a
     /// blob of its own of `len` bytes; returns that blob.
-    fn put(store: &CacheStore, n: u8, days: i64, shared: &str, len: usize) -> String {
+    fn put(store: &CacheStore, n: u8, days: i64, shared: Digest, len: usize) -> Digest {
         let own = store.put_blob(&vec![n; len]).unwrap();
-        let mut e = entry(&key(n), shared, days_ago(days));
-        e.stderr_blob = own.clone();
+        let mut e = entry(key(n), shared, days_ago(days));
+        e.stderr_blob = own;
         store.put_entry(&e).unwrap();
         own
     }
 
-    fn exists(store: &CacheStore, blob: &str) -> bool {
+    fn exists(store: &CacheStore, blob: &Digest) -> bool {
         store.get_blob(blob).unwrap().is_some()
     }
 
@@ -196,9 +198,9 @@ mod tests {
         let orphan = store
             .put_blob(b"written by a node that never finished")
             .unwrap();
-        let old = put(&store, 1, 40, &shared, 10);
-        let old_kept = put(&store, 2, 40, &shared, 10);
-        let new = put(&store, 3, 1, &shared, 10);
+        let old = put(&store, 1, 40, shared, 10);
+        let old_kept = put(&store, 2, 40, shared, 10);
+        let new = put(&store, 3, 1, shared, 10);
         let lock = store.lock(false).unwrap();
         let keep = HashSet::from([key(2)]);
         let month = Duration::from_secs(30 * 24 * 3600);
@@ -226,9 +228,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = CacheStore::open(dir.path());
         let shared = store.put_blob(b"").unwrap();
-        let kept = put(&store, 1, 90, &shared, 4000);
-        let blobs: Vec<String> = (2..=5)
-            .map(|n| put(&store, n, 10 - i64::from(n), &shared, 1000))
+        let kept = put(&store, 1, 90, shared, 4000);
+        let blobs: Vec<Digest> = (2..=5)
+            .map(|n| put(&store, n, 10 - i64::from(n), shared, 1000))
             .collect();
         let lock = store.lock(false).unwrap();
         let len = |n: u8| std::fs::metadata(store.entry_path(&key(n))).unwrap().len();

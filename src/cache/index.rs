@@ -1,22 +1,21 @@
-//! `index.jsonl`: the last run of every node, read once at the start of a build. A header
-//! line `{"format":"prodigy-cache-index","schema_version":1}`, then one
-//! `["<node id>", {IndexEntry}]` line per node; the last line of a node wins. Appended
-//! as nodes finish (whole lines, one `sync_data`), rewritten compacted by `save_index`.
-
-use std::collections::BTreeMap;
-use std::fs::{Metadata, OpenOptions};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
-use std::time::{Duration, SystemTime};
+//! `index.bin`: the last run of every node, read once at the start of a build (its byte
+//! format is in `codec.rs`). Appended as nodes finish (whole frames, one `sync_data`),
+//! rewritten compacted by `save_index`; the last record of a node wins.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 
+use super::codec;
+use super::digest::hex;
 use super::entry::EntryStatus;
+use super::freshness::InputStamp;
 use super::lock::CacheLock;
 use super::store::{CacheStore, read_if_exists};
-use super::{CACHE_SCHEMA_VERSION, CacheError, check_digest, io_error};
-
-const FORMAT: &str = "prodigy-cache-index";
+use super::{CACHE_SCHEMA_VERSION, CacheError, io_error};
+use crate::graph::node::Digest;
 
 /// Every node's last run, by node id.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,10 +39,12 @@ impl Default for Index {
 /// dependents' keys without opening its entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexEntry {
-    /// The node key's hex digest (its entry's name).
-    pub key: String,
-    /// The node's output digest (hex), which its dependents' keys hold.
-    pub output: String,
+    /// The node key's digest (its entry's name).
+    #[serde(with = "hex")]
+    pub key: Digest,
+    /// The node's output digest, which its dependents' keys hold.
+    #[serde(with = "hex")]
+    pub output: Digest,
     /// How it ended; only `succeeded` can be fresh.
     pub status: EntryStatus,
     /// The failure kind of a failed run.
@@ -56,146 +57,56 @@ pub struct IndexEntry {
     pub inputs: Vec<InputStamp>,
 }
 
-/// One declared input file: metadata to skip re-hashing, and the digest that decides.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputStamp {
-    /// Relative to the workflow root, `/`-separated.
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time in ns since the epoch, or [`InputStamp::UNSETTLED`].
-    pub mtime_ns: i64,
-    /// blake3 hex of the content.
-    pub digest: String,
-}
-
-impl InputStamp {
-    /// The `mtime_ns` of a file modified too recently to trust its mtime: a change within
-    /// the file system's timestamp granularity would keep size and mtime (git's "racily
-    /// clean" files). Such a stamp never matches, so the next build hashes the file.
-    pub const UNSETTLED: i64 = i64::MIN;
-
-    /// The stamp of `path` from its metadata and content digest, taken at `now`.
-    pub fn new(path: impl Into<String>, meta: &Metadata, digest: String, now: SystemTime) -> Self {
-        let settled = meta.modified().is_ok_and(|modified| {
-            now.duration_since(modified)
-                .is_ok_and(|age| age >= Duration::from_secs(2))
-        });
-        InputStamp {
-            path: path.into(),
-            size: meta.len(),
-            mtime_ns: if settled {
-                mtime_ns(meta)
-            } else {
-                Self::UNSETTLED
-            },
-            digest,
-        }
-    }
-}
-
-/// `meta`'s modification time in ns since the epoch (negative before it), or
-/// [`InputStamp::UNSETTLED`] when the platform has none.
-pub fn mtime_ns(meta: &Metadata) -> i64 {
-    let Ok(modified) = meta.modified() else {
-        return InputStamp::UNSETTLED;
-    };
-    let ns = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-    match modified.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(after) => ns(after),
-        Err(before) => -ns(before.duration()),
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Header<'a> {
-    format: &'a str,
-    schema_version: u32,
-}
-
 impl Index {
-    /// The file's bytes: the header, then one line per node in id order.
+    /// The file's bytes: the header, then one frame per node in id order.
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = header();
+        let mut bytes = codec::header(CACHE_SCHEMA_VERSION);
         for (id, entry) in &self.nodes {
-            push_line(&mut bytes, id, entry);
+            codec::push_frame(&mut bytes, id, entry);
         }
         bytes
     }
 
-    /// Reads an index file. Never fails: a foreign version or a missing header is an
-    /// empty index; torn or corrupt lines are skipped. Each problem is one warning.
+    /// Reads an index file. Never fails: another version or no header is an empty
+    /// index; a record cut short or damaged is skipped. Each problem is one warning.
     pub fn decode(bytes: &[u8]) -> (Index, Vec<String>) {
         let mut index = Index::default();
         let mut warnings = Vec::new();
-        let mut lines = bytes.split_inclusive(|b| *b == b'\n');
-        let Some(first) = lines.next() else {
-            return (index, warnings);
-        };
-        match serde_json::from_slice::<Header>(first) {
-            Ok(h) if h.format == FORMAT && h.schema_version == CACHE_SCHEMA_VERSION => {}
-            Ok(h) => {
+        match codec::version(bytes) {
+            _ if bytes.is_empty() => return (index, warnings),
+            Some(CACHE_SCHEMA_VERSION) => {}
+            Some(found) => {
                 warnings.push(format!(
-                    "cache index has schema version {}, this prodigy reads version {}; \
-                     ignored: every node runs again",
-                    h.schema_version, CACHE_SCHEMA_VERSION
+                    "cache index has schema version {found}, this prodigy reads version \
+                     {CACHE_SCHEMA_VERSION}; ignored: every node runs again"
                 ));
                 return (index, warnings);
             }
-            Err(e) => {
-                warnings.push(format!(
-                    "not a cache index ({e}); ignored: every node runs again"
-                ));
+            None => {
+                warnings.push("not a cache index; ignored: every node runs again".into());
                 return (index, warnings);
             }
         }
-        let (mut corrupt, mut first_error) = (0, None);
-        for (n, line) in lines.enumerate() {
-            let Some(line) = line.strip_suffix(b"\n") else {
-                warnings.push("last line cut short by an interrupted write; ignored".into());
-                break;
-            };
-            match parse_line(line) {
-                Ok((id, entry)) => {
+        let mut damaged = 0;
+        let mut frames = codec::Frames::new(bytes);
+        for frame in &mut frames {
+            match frame.ok().and_then(codec::decode_body) {
+                Some((id, entry)) => {
                     index.nodes.insert(id, entry);
                 }
-                Err(e) => {
-                    corrupt += 1;
-                    first_error.get_or_insert(format!("line {}: {e}", n + 2));
-                }
+                None => damaged += 1,
             }
         }
-        if let Some(first) = first_error {
+        if damaged > 0 {
             warnings.push(format!(
-                "{corrupt} corrupt line(s) ignored, those nodes run again (first: {first})"
+                "{damaged} damaged record(s) ignored; those nodes run again"
             ));
+        }
+        if frames.torn {
+            warnings.push("last record cut short by an interrupted write; ignored".into());
         }
         (index, warnings)
     }
-}
-
-fn header() -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(&Header {
-        format: FORMAT,
-        schema_version: CACHE_SCHEMA_VERSION,
-    })
-    .unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
-}
-
-fn push_line(bytes: &mut Vec<u8>, id: &str, entry: &IndexEntry) {
-    // Strings, numbers and a timestamp: serializing to memory cannot fail.
-    let _ = serde_json::to_writer(&mut *bytes, &(id, entry));
-    bytes.push(b'\n');
-}
-
-fn parse_line(line: &[u8]) -> Result<(String, IndexEntry), String> {
-    let (id, entry): (String, IndexEntry) =
-        serde_json::from_slice(line).map_err(|e| e.to_string())?;
-    check_digest(&entry.key).map_err(|e| e.to_string())?;
-    check_digest(&entry.output).map_err(|e| e.to_string())?;
-    Ok((id, entry))
 }
 
 impl CacheStore {
@@ -219,9 +130,9 @@ impl CacheStore {
         self.write(&self.index_path(), &index.encode())
     }
 
-    /// Appends the latest run of some nodes (whole lines, then `sync_data`), so that a
-    /// build killed later loses none of them. Repairs a torn last line first; replaces a
-    /// file of another format.
+    /// Appends the latest run of some nodes (whole frames, then `sync_data`), so that a
+    /// build killed later loses none of them; the last record of a node wins. Cuts off a
+    /// record torn by an earlier crash first; replaces a file of another version.
     pub fn append_index<'a>(
         &self,
         nodes: impl IntoIterator<Item = (&'a str, &'a IndexEntry)>,
@@ -229,38 +140,65 @@ impl CacheStore {
     ) -> Result<(), CacheError> {
         debug_assert_eq!(lock.path(), self.dir().join(".lock"));
         let path = self.index_path();
-        let mut lines = Vec::new();
+        let mut frames = Vec::new();
         for (id, entry) in nodes {
-            push_line(&mut lines, id, entry);
+            codec::push_frame(&mut frames, id, entry);
         }
-        if lines.is_empty() {
+        if frames.is_empty() {
             return Ok(());
         }
-        let mut file = match OpenOptions::new().read(true).append(true).open(&path) {
+        let replace = |frames: Vec<u8>| {
+            let mut bytes = codec::header(CACHE_SCHEMA_VERSION);
+            bytes.extend(frames);
+            self.write(&path, &bytes)
+        };
+        let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
             Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return self.write(&path, &[header(), lines].concat());
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => return replace(frames),
             Err(e) => return Err(io_error(&path, e)),
         };
-        let mut first = Vec::new();
-        let ours = BufReader::new((&file).take(256))
-            .read_until(b'\n', &mut first)
-            .map_err(|e| io_error(&path, e))?;
-        if ours == 0 || first != header() {
-            return self.write(&path, &[header(), lines].concat());
+        let io = |e| io_error(&path, e);
+        let len = file.metadata().map_err(io)?.len();
+        let mut header = [0; codec::HEADER_LEN];
+        if len < header.len() as u64
+            || file.read_exact(&mut header).is_err()
+            || codec::version(&header) != Some(CACHE_SCHEMA_VERSION)
+        {
+            return replace(frames);
         }
-        let mut last = [0];
-        file.seek(SeekFrom::End(-1))
-            .and_then(|_| file.read_exact(&mut last))
-            .map_err(|e| io_error(&path, e))?;
-        if last[0] != b'\n' {
-            lines.insert(0, b'\n');
+        if !ends_whole(&mut file, len).map_err(io)? {
+            let mut bytes = Vec::new();
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+            file.read_to_end(&mut bytes).map_err(io)?;
+            let mut scan = codec::Frames::new(&bytes);
+            scan.by_ref().for_each(drop);
+            file.set_len(scan.end as u64).map_err(io)?;
         }
-        file.write_all(&lines)
+        file.seek(SeekFrom::End(0)).map_err(io)?;
+        file.write_all(&frames)
             .and_then(|()| file.sync_data())
-            .map_err(|e| io_error(&path, e))
+            .map_err(io)
     }
+}
+
+/// True when the index file of `len` bytes holds only its header or ends with a whole
+/// frame: reads the last frame only.
+fn ends_whole(file: &mut std::fs::File, len: u64) -> std::io::Result<bool> {
+    let frames_len = len - codec::HEADER_LEN as u64;
+    if frames_len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0; 4];
+    file.seek(SeekFrom::End(-4))?;
+    file.read_exact(&mut last)?;
+    let frame_len = u64::from(u32::from_le_bytes(last)) + codec::FRAME_OVERHEAD as u64;
+    if frame_len > frames_len {
+        return Ok(false);
+    }
+    let mut tail = vec![0; usize::try_from(frame_len).unwrap_or(usize::MAX)];
+    file.seek(SeekFrom::Start(len - frame_len))?;
+    file.read_exact(&mut tail)?;
+    Ok(codec::ends_with_whole_frame(&tail))
 }
 
 #[cfg(test)]
@@ -271,18 +209,18 @@ mod tests {
 
     fn node(n: u8, status: EntryStatus) -> IndexEntry {
         IndexEntry {
-            key: format!("{n:02x}").repeat(32),
-            output: "0f".repeat(32),
+            key: Digest([n; 32]),
+            output: Digest([0x0f; 32]),
             status,
             failure_kind: (status == EntryStatus::Failed).then(|| "timeout".to_string()),
-            finished_at: DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z")
+            finished_at: DateTime::parse_from_rfc3339("2025-01-02T03:04:05.123456789Z")
                 .unwrap()
                 .with_timezone(&Utc),
             inputs: vec![InputStamp {
                 path: "src/a.rs".to_string(),
                 size: 42,
                 mtime_ns: 1_700_000_000_123_456_789,
-                digest: "aa".repeat(32),
+                digest: Digest([0xaa; 32]),
             }],
         }
     }
@@ -295,6 +233,14 @@ mod tests {
                 .map(|(id, e)| (id.to_string(), e.clone()))
                 .collect(),
         }
+    }
+
+    fn append_raw(store: &CacheStore, bytes: &[u8]) {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(store.index_path())
+            .unwrap();
+        file.write_all(bytes).unwrap();
     }
 
     #[test]
@@ -315,24 +261,26 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [".lock", "index.jsonl"]);
+        assert_eq!(names, [".lock", "index.bin"]);
         assert!(store.take_warnings().is_empty());
     }
 
     #[test]
-    fn appended_lines_win_and_a_torn_last_line_is_skipped_then_repaired() {
+    fn appended_records_win_and_a_torn_record_is_skipped_then_cut_off() {
         let dir = tempfile::tempdir().unwrap();
         let store = CacheStore::open(dir.path());
         let lock = store.lock(false).unwrap();
-        let first = node(1, EntryStatus::Failed);
+        let (first, second) = (
+            node(1, EntryStatus::Failed),
+            node(2, EntryStatus::Succeeded),
+        );
         store.append_index([("a", &first)], &lock).unwrap();
-        let second = node(2, EntryStatus::Succeeded);
         store
             .append_index([("a", &second), ("b", &first)], &lock)
             .unwrap();
-        let path = store.index_path();
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(b"[\"c\",{\"key\":\"12").unwrap();
+        let mut torn = Vec::new();
+        codec::push_frame(&mut torn, "c", &second);
+        append_raw(&store, &torn[..torn.len() - 3]);
         let loaded = store.load_index().unwrap();
         assert_eq!(
             loaded,
@@ -346,16 +294,11 @@ mod tests {
         let loaded = store.load_index().unwrap();
         assert_eq!(loaded.nodes.len(), 3);
         assert!(
-            store.take_warnings()[0]
-                .message
-                .contains("1 corrupt line(s)")
+            store.take_warnings().is_empty(),
+            "the torn record was cut off"
         );
         store.save_index(&loaded, &lock).unwrap();
         assert_eq!(store.load_index().unwrap(), loaded);
-        assert!(
-            store.take_warnings().is_empty(),
-            "compaction drops the torn line"
-        );
     }
 
     #[test]
@@ -363,7 +306,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = CacheStore::open(dir.path());
         let lock = store.lock(false).unwrap();
-        let newer = "{\"format\":\"prodigy-cache-index\",\"schema_version\":2}\n[\"a\",{}]\n";
+        let mut newer = codec::header(CACHE_SCHEMA_VERSION + 1);
+        codec::push_frame(&mut newer, "a", &node(1, EntryStatus::Succeeded));
         std::fs::write(store.index_path(), newer).unwrap();
         assert_eq!(store.load_index().unwrap(), Index::default());
         let warnings = store.take_warnings();
@@ -376,41 +320,54 @@ mod tests {
         let entry = node(3, EntryStatus::Succeeded);
         store.append_index([("b", &entry)], &lock).unwrap();
         assert_eq!(store.load_index().unwrap(), index(&[("b", entry)]));
-        assert!(store.take_warnings().is_empty());
+        std::fs::write(store.index_path(), b"{\"json\": true}").unwrap();
+        assert_eq!(store.load_index().unwrap(), Index::default());
+        assert!(
+            store.take_warnings()[0]
+                .message
+                .starts_with("not a cache index")
+        );
     }
 
     #[test]
-    fn corrupt_lines_are_one_warning_and_bad_digests_are_corrupt() {
-        let mut bytes = Index::default().encode();
-        bytes.extend_from_slice(b"not json\n[\"x\",{\"key\":\"../etc\"}]\n");
-        push_line(&mut bytes, "ok", &node(4, EntryStatus::Succeeded));
-        let (index, warnings) = Index::decode(&bytes);
-        assert_eq!(index.nodes.keys().collect::<Vec<_>>(), ["ok"]);
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].starts_with("2 corrupt line(s)"), "{warnings:?}");
-        assert!(warnings[0].contains("(first: line 2:"), "{warnings:?}");
-    }
-
-    #[test]
-    fn recent_files_get_unsettled_stamps() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.rs");
-        std::fs::write(&path, "fn main() {}").unwrap();
-        let meta = std::fs::metadata(&path).unwrap();
-        let now = SystemTime::now();
-        let fresh = InputStamp::new("a.rs", &meta, "d".into(), now);
-        assert_eq!((fresh.size, fresh.mtime_ns), (12, InputStamp::UNSETTLED));
-        let later = InputStamp::new("a.rs", &meta, "d".into(), now + Duration::from_secs(3));
-        assert_eq!(later.mtime_ns, mtime_ns(&meta));
+    fn a_damaged_record_is_one_warning_and_the_others_load() {
+        let saved = index(&[
+            ("a", node(1, EntryStatus::Succeeded)),
+            ("b", node(2, EntryStatus::Succeeded)),
+        ]);
+        let mut bytes = saved.encode();
+        bytes[codec::HEADER_LEN + 20] ^= 0x40;
+        let (loaded, warnings) = Index::decode(&bytes);
+        assert_eq!(loaded.nodes.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            warnings,
+            ["1 damaged record(s) ignored; those nodes run again"]
+        );
     }
 
     proptest! {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = Index::decode(&bytes);
-            let mut with_header = header();
+            let mut with_header = codec::header(CACHE_SCHEMA_VERSION);
             with_header.extend_from_slice(&bytes);
             let _ = Index::decode(&with_header);
+            let _ = codec::decode_body(&bytes);
+            let _ = codec::ends_with_whole_frame(&bytes);
+        }
+
+        #[test]
+        fn damaged_or_cut_indexes_never_panic(at in 0usize..400, flip in 1u8..=255, cut in 0usize..400) {
+            let mut bytes = index(&[
+                ("a", node(1, EntryStatus::Succeeded)),
+                ("b", node(2, EntryStatus::Failed)),
+            ])
+            .encode();
+            let at = at % bytes.len();
+            bytes[at] ^= flip;
+            bytes.truncate(bytes.len() - cut % bytes.len());
+            let (index, _) = Index::decode(&bytes);
+            prop_assert!(index.nodes.len() <= 2);
         }
     }
 }

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
+use super::digest::{digest_bytes, parse_hex, to_hex};
 use super::entry::ActionEntry;
 use super::lock::CacheLock;
-use super::{CacheError, CacheWarning, check_digest, io_error};
+use super::{CacheError, CacheWarning, io_error};
+use crate::graph::node::Digest;
 
 /// The cache under `<root>/.prodigy/cache/`.
 #[derive(Debug)]
@@ -35,9 +37,8 @@ pub struct CacheStats {
 #[derive(Debug)]
 pub(crate) struct Found {
     pub path: PathBuf,
-    /// The shard directory's name followed by the file's (a blob's digest), or the
-    /// file name without `.json` (an entry's key).
-    pub name: String,
+    /// The blob's digest or the entry's key; `None` for a temp file.
+    pub digest: Option<Digest>,
     pub len: u64,
     pub modified: SystemTime,
     /// A leftover temp file of an interrupted write (`.<name>.tmp-...`).
@@ -71,10 +72,10 @@ impl CacheStore {
         CacheLock::acquire(&self.dir, wait)
     }
 
-    /// Stores `bytes` and returns their blake3 hex digest. Content already stored is not
+    /// Stores `bytes` and returns their blake3 digest. Content already stored is not
     /// written again.
-    pub fn put_blob(&self, bytes: &[u8]) -> Result<String, CacheError> {
-        let digest = blake3::hash(bytes).to_hex().to_string();
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, CacheError> {
+        let digest = digest_bytes(bytes);
         let path = self.blob_path(&digest);
         if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
             return Ok(digest);
@@ -85,13 +86,12 @@ impl CacheStore {
 
     /// The blob named `digest`, or `None` when it is missing or corrupt (a warning; the
     /// bad file is removed so that the next put writes it again).
-    pub fn get_blob(&self, digest: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        check_digest(digest)?;
+    pub fn get_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, CacheError> {
         let path = self.blob_path(digest);
         let Some(bytes) = read_if_exists(&path)? else {
             return Ok(None);
         };
-        if blake3::hash(&bytes).to_hex().as_str() == digest {
+        if digest_bytes(&bytes) == *digest {
             return Ok(Some(bytes));
         }
         self.warn(
@@ -104,17 +104,15 @@ impl CacheStore {
 
     /// Stores `entry` under its `key_digest`, replacing an earlier entry of that key.
     pub fn put_entry(&self, entry: &ActionEntry) -> Result<(), CacheError> {
-        check_digest(&entry.key_digest)?;
         let path = self.entry_path(&entry.key_digest);
         let mut bytes = serde_json::to_vec(entry).map_err(|e| io_error(&path, e.into()))?;
         bytes.push(b'\n');
         self.write(&path, &bytes)
     }
 
-    /// The entry of `key` (hex), or `None`: missing, of another schema version (silent),
-    /// or corrupt (a warning).
-    pub fn get_entry(&self, key: &str) -> Result<Option<ActionEntry>, CacheError> {
-        check_digest(key)?;
+    /// The entry of `key`, or `None`: missing, of another schema version (silent), or
+    /// corrupt (a warning).
+    pub fn get_entry(&self, key: &Digest) -> Result<Option<ActionEntry>, CacheError> {
         let path = self.entry_path(key);
         let Some(bytes) = read_if_exists(&path)? else {
             return Ok(None);
@@ -161,19 +159,23 @@ impl CacheStore {
     }
 
     /// `blobs/<2 hex>/<62 hex>`.
-    pub(crate) fn blob_path(&self, digest: &str) -> PathBuf {
-        self.dir.join("blobs").join(&digest[..2]).join(&digest[2..])
+    pub(crate) fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = to_hex(digest);
+        self.dir.join("blobs").join(&hex[..2]).join(&hex[2..])
     }
 
     /// `entries/<2 hex>/<key hex>.json`.
-    pub(crate) fn entry_path(&self, key: &str) -> PathBuf {
-        let shard = self.dir.join("entries").join(&key[..2]);
-        shard.join(format!("{key}.json"))
+    pub(crate) fn entry_path(&self, key: &Digest) -> PathBuf {
+        let hex = to_hex(key);
+        self.dir
+            .join("entries")
+            .join(&hex[..2])
+            .join(format!("{hex}.json"))
     }
 
-    /// `index.jsonl`.
+    /// `index.bin`.
     pub(crate) fn index_path(&self) -> PathBuf {
-        self.dir.join("index.jsonl")
+        self.dir.join("index.bin")
     }
 
     pub(crate) fn warn(&self, path: &Path, message: &str) {
@@ -210,7 +212,8 @@ impl CacheStore {
         std::fs::create_dir_all(&self.dir).map_err(|e| io_error(&self.dir, e))
     }
 
-    /// Every file in the shard directories of `sub` (`entries` or `blobs`).
+    /// Every blob or entry (named by a digest) and temp file in the shard directories of
+    /// `sub` (`entries` or `blobs`); other files are not the cache's and are left alone.
     pub(crate) fn walk(&self, sub: &str) -> Result<Vec<Found>, CacheError> {
         let mut found = Vec::new();
         let top = self.dir.join(sub);
@@ -223,16 +226,20 @@ impl CacheStore {
                     continue;
                 }
                 let file_name = file.file_name().to_string_lossy().into_owned();
-                let name = match file_name.strip_suffix(".json") {
-                    Some(key) if sub == "entries" => key.to_string(),
-                    _ => format!("{shard_name}{file_name}"),
+                let temp = file_name.starts_with('.');
+                let digest = match file_name.strip_suffix(".json") {
+                    Some(key) if sub == "entries" => parse_hex(key),
+                    _ => parse_hex(&format!("{shard_name}{file_name}")),
                 };
+                if digest.is_none() && !temp {
+                    continue;
+                }
                 found.push(Found {
                     path,
-                    name,
+                    digest,
                     len: meta.len(),
                     modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    temp: file_name.starts_with('.'),
+                    temp,
                 });
             }
         }
@@ -270,8 +277,8 @@ mod tests {
     use super::super::entry::fixtures::entry;
     use super::*;
 
-    fn key(n: u8) -> String {
-        format!("{n:02x}").repeat(32)
+    fn key(n: u8) -> Digest {
+        Digest([n; 32])
     }
 
     #[test]
@@ -285,13 +292,14 @@ mod tests {
         );
 
         let digest = store.put_blob(b"hello\n").unwrap();
-        assert_eq!(digest, blake3::hash(b"hello\n").to_hex().as_str());
+        assert_eq!(to_hex(&digest), blake3::hash(b"hello\n").to_hex().as_str());
         assert_eq!(store.put_blob(b"hello\n").unwrap(), digest);
         assert_eq!(store.get_blob(&digest).unwrap().unwrap(), b"hello\n");
         let stats = store.stats().unwrap();
         assert_eq!((stats.blobs, stats.bytes), (1, 6));
         let path = store.blob_path(&digest);
-        assert!(path.ends_with(format!("blobs/{}/{}", &digest[..2], &digest[2..])));
+        let hex = to_hex(&digest);
+        assert!(path.ends_with(format!("blobs/{}/{}", &hex[..2], &hex[2..])));
         let ignore = std::fs::read_to_string(dir.path().join(".prodigy/.gitignore")).unwrap();
         assert_eq!(ignore, "*\n");
         assert!(store.take_warnings().is_empty());
@@ -312,27 +320,18 @@ mod tests {
     }
 
     #[test]
-    fn invalid_digests_are_refused_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CacheStore::open(dir.path());
-        let err = store.get_blob("../../../etc/passwd").unwrap_err();
-        assert!(matches!(err, CacheError::InvalidDigest { .. }), "{err}");
-        assert!(store.get_entry("ab").is_err());
-    }
-
-    #[test]
     fn entries_round_trip_by_key() {
         let dir = tempfile::tempdir().unwrap();
         let store = CacheStore::open(dir.path());
         let blob = store.put_blob(b"").unwrap();
-        let written = entry(&key(7), &blob, Utc::now());
+        let written = entry(key(7), blob, Utc::now());
         assert_eq!(store.get_entry(&key(7)).unwrap(), None);
         store.put_entry(&written).unwrap();
         assert_eq!(store.get_entry(&key(7)).unwrap(), Some(written.clone()));
         assert!(
             store
                 .entry_path(&key(7))
-                .ends_with(format!("entries/07/{}.json", key(7)))
+                .ends_with(format!("entries/07/{}.json", to_hex(&key(7))))
         );
         assert_eq!(store.stats().unwrap().entries, 1);
         assert!(written.is_hit());
@@ -342,7 +341,7 @@ mod tests {
     fn foreign_versions_are_silent_misses_and_corrupt_entries_warn() {
         let dir = tempfile::tempdir().unwrap();
         let store = CacheStore::open(dir.path());
-        let mut newer = entry(&key(1), &key(2), Utc::now());
+        let mut newer = entry(key(1), key(2), Utc::now());
         newer.schema_version = CACHE_SCHEMA_VERSION + 1;
         store.put_entry(&newer).unwrap();
         assert_eq!(store.get_entry(&key(1)).unwrap(), None);
@@ -356,7 +355,7 @@ mod tests {
         store
             .write(&store.entry_path(&key(4)), b"{\"schema_")
             .unwrap();
-        let moved = entry(&key(5), &key(2), Utc::now());
+        let moved = entry(key(5), key(2), Utc::now());
         let bytes = serde_json::to_vec(&moved).unwrap();
         store.write(&store.entry_path(&key(6)), &bytes).unwrap();
         assert_eq!(store.get_entry(&key(4)).unwrap(), None);
@@ -372,7 +371,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = CacheStore::open(dir.path());
         let blob = store.put_blob(b"x").unwrap();
-        store.put_entry(&entry(&key(1), &blob, Utc::now())).unwrap();
+        store.put_entry(&entry(key(1), blob, Utc::now())).unwrap();
         let lock = store.lock(false).unwrap();
         let removed = store.clean(&lock).unwrap();
         assert_eq!((removed.entries, removed.blobs), (1, 1));
