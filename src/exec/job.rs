@@ -132,26 +132,7 @@ pub fn run(
     cancel: &CancelToken,
     sink: &mut dyn FnMut(Event),
 ) -> Result<JobOutcome, JobError> {
-    let settings = Settings {
-        jobs: prepared.jobs,
-        keep_going: options.keep_going,
-        policy: &workflow.error_policy,
-        root: options.root,
-        claude_bin: options.claude_bin,
-        grace: options.grace,
-        job_id: options.job_id,
-        cancel,
-        stream_output: options.stream_output,
-        env: prepared.env,
-        git_base: super::git_context::is_used(
-            &serde_json::to_string(&workflow.body).unwrap_or_default(),
-        )
-        .then(|| super::git_context::head(options.root)),
-        deadline: None,
-        agent_timeout: None,
-        keep_results: serde_json::to_string(&workflow.body)
-            .is_ok_and(|t| t.contains("map.results")),
-    };
+    let settings = settings(workflow, &prepared, options, cancel);
     let vars = prepared.vars;
     let plan_options = |stage| PlanOptions {
         root: options.root,
@@ -206,6 +187,33 @@ pub fn run(
     })
 }
 
+/// The scheduler settings of a job; phases adjust time limits.
+fn settings<'a>(
+    workflow: &'a Workflow,
+    prepared: &Prepared,
+    options: &'a JobOptions,
+    cancel: &'a CancelToken,
+) -> Settings<'a> {
+    let body = serde_json::to_string(&workflow.body).unwrap_or_default();
+    Settings {
+        jobs: prepared.jobs,
+        keep_going: options.keep_going,
+        policy: &workflow.error_policy,
+        root: options.root,
+        claude_bin: options.claude_bin,
+        grace: options.grace,
+        job_id: options.job_id,
+        cancel,
+        stream_output: options.stream_output,
+        env: Arc::clone(&prepared.env),
+        git_base: super::git_context::is_used(&body)
+            .then(|| super::git_context::head(options.root)),
+        deadline: None,
+        agent_timeout: None,
+        keep_results: body.contains("map.results"),
+    }
+}
+
 /// A phase or agent time limit, resolving `${VAR}` forms.
 fn resolve_timeout(timeout: Option<&Timeout>, vars: &Vars) -> Result<Option<Duration>, JobError> {
     match timeout {
@@ -247,20 +255,11 @@ pub fn retry(
         ));
     };
     let settings = Settings {
-        jobs: prepared.jobs,
         keep_going: true,
-        policy: &workflow.error_policy,
-        root: options.root,
-        claude_bin: options.claude_bin,
-        grace: options.grace,
-        job_id: options.job_id,
-        cancel,
-        stream_output: options.stream_output,
-        env: prepared.env,
         git_base: None,
-        deadline: None,
         agent_timeout: resolve_timeout(mr.map.agent_timeout.as_ref(), &prepared.vars)?,
         keep_results: false,
+        ..settings(workflow, &prepared, options, cancel)
     };
     let plan_options = PlanOptions {
         root: options.root,
