@@ -84,7 +84,7 @@ pub struct Digest(pub [u8; 32]);
 impl Digest {
     /// Full lowercase hex.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        blake3::Hash::from_bytes(self.0).to_hex().to_string()
     }
 
     /// The first 12 hex characters, for people.
