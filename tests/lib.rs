@@ -31,6 +31,8 @@ mod graph;
 mod hash;
 #[path = "cli/map_input.rs"]
 mod map_input;
+#[path = "cli/regressions.rs"]
+mod regressions;
 #[path = "cli/run_actions.rs"]
 mod run_actions;
 #[path = "cli/run_basics.rs"]

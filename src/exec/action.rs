@@ -380,14 +380,25 @@ fn foreach(cx: &mut StepCx, step: &Step, f: &Foreach) -> ActionOutput {
     let total = values.len();
     let parallel = (f.parallel.max(1) as usize).min(total.max(1));
     let results: Vec<Result<(), Failure>> = if parallel <= 1 {
+        // The loop's `${item}` shadows a map item's for the loop only.
+        let saved: Vec<(&str, Option<serde_json::Value>)> = ["item", "item_index", "item_total"]
+            .into_iter()
+            .map(|n| (n, cx.vars.root(n)))
+            .collect();
         let mut results = Vec::with_capacity(total);
         for (index, value) in values.iter().enumerate() {
             let r = run_iteration(cx, f, value, index, total);
-            let failed = r.is_err();
+            let stop = r
+                .as_ref()
+                .err()
+                .is_some_and(|e| !f.continue_on_error || e.kind == FailureKind::Cancelled);
             results.push(r);
-            if failed && !f.continue_on_error {
+            if stop {
                 break;
             }
+        }
+        for (name, value) in saved {
+            cx.vars.restore(name, value);
         }
         results
     } else {
@@ -425,6 +436,9 @@ fn foreach(cx: &mut StepCx, step: &Step, f: &Foreach) -> ActionOutput {
         })
     };
     let failures: Vec<&Failure> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if let Some(cancelled) = failures.iter().find(|f| f.kind == FailureKind::Cancelled) {
+        return ActionOutput::failed((*cancelled).clone());
+    }
     let summary = format!(
         "foreach: {} of {total} values succeeded",
         results.len() - failures.len()

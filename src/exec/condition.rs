@@ -62,6 +62,12 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             let end = rest
                 .find(|c: char| c.is_whitespace() || "&|=!<>()".contains(c))
                 .unwrap_or(rest.len());
+            if end == 0 {
+                return Err(format!(
+                    "unexpected `{}`; use `&&`, `||` or `==`",
+                    &rest[..rest.chars().next().map_or(0, char::len_utf8)]
+                ));
+            }
             let word = &rest[..end];
             let upper = word.to_ascii_uppercase();
             tokens.push(match upper.as_str() {
@@ -211,5 +217,7 @@ mod tests {
         assert!(evaluate("'open").unwrap_err().message.contains("quote"));
         assert!(evaluate("(true").unwrap_err().message.contains(")"));
         assert!(evaluate("a ==").is_err());
+        assert!(evaluate("a & b").unwrap_err().message.contains("`&`"));
+        assert!(evaluate("a | b").is_err());
     }
 }

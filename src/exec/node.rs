@@ -27,6 +27,7 @@ pub fn run_node(
     tx: &mpsc::Sender<Message>,
 ) -> (NodeResult, Option<Vars>) {
     let started = Instant::now();
+    vars.mark_clean();
     let id = node.id.clone();
     let on_line = |stream, line: &str| {
         let _ = tx.send(Message::Event(Event::Output {
@@ -97,7 +98,7 @@ pub fn run_node(
         warnings: std::mem::take(&mut cx.warnings),
     };
     let keep_vars = node.kind != NodeKind::MapItem;
-    (result, keep_vars.then_some(cx.vars))
+    (result, keep_vars.then(|| cx.vars.take_changes()))
 }
 
 /// `${item}`, `${item_index}`, ... and the `ITEM_*` environment of a map item.

@@ -122,14 +122,15 @@ pub fn execute(
     sink(Event::Planned {
         nodes: nodes.len() - done.len(),
     });
+    let item_total = nodes.iter().filter(|n| n.kind == NodeKind::MapItem).count();
     let mut co = Coordinator {
-        item_total: nodes.iter().filter(|n| n.kind == NodeKind::MapItem).count(),
+        item_total,
         nodes,
         queue,
         settings,
         report: Report {
             vars,
-            map: MapTally::new(settings.keep_results),
+            map: MapTally::new(item_total, settings.keep_results),
             ..Report::default()
         },
         breaker: settings.policy.circuit_breaker.clone().map(Breaker::new),
@@ -445,10 +446,9 @@ impl<'p> Coordinator<'p, '_> {
             kind: node.kind,
             result,
         });
-        if failed
-            && !cancelled
+        if !cancelled
             && self.report.stopped.is_none()
-            && let Some(why) = policy_stop(self.settings.policy, &self.report.map)
+            && let Some(why) = policy_stop(self.settings.policy, &self.report.map, failed)
         {
             self.stop(
                 StopReason::Policy(why.clone()),
@@ -495,7 +495,7 @@ impl<'p> Coordinator<'p, '_> {
                 (self.sink)(Event::ItemAttempt {
                     id: n.id.clone(),
                     node: pos_item(n),
-                    attempt: 0,
+                    attempt: self.attempts.get(&pos).map_or(0, |a| a + 1),
                     result: result.clone(),
                     final_attempt: true,
                 });

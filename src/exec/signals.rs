@@ -15,7 +15,7 @@
 
 use std::io;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use super::cancel::CancelToken;
 
@@ -25,7 +25,9 @@ use super::cancel::CancelToken;
 /// registers the handlers twice, which is harmless. Fails only if the operating system
 /// refuses the registration.
 pub fn cancel_on_signals(token: &CancelToken) -> io::Result<()> {
-    for signal in [SIGINT, SIGTERM] {
+    // SIGHUP (the terminal went away) and SIGQUIT too: children run in their own process
+    // groups, so without a handler they would be left running when prodigy dies.
+    for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
         signal_hook::flag::register(signal, token.flag())?;
     }
     Ok(())

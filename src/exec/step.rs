@@ -366,7 +366,7 @@ fn handle_failure(
         }
     }
     cx.last = OutputTail::new(&last_out.stdout, &last_out.stderr, 20);
-    if handler.fail_workflow {
+    if handler.fail_workflow || last_failure.kind == FailureKind::Cancelled {
         Err(last_failure)
     } else {
         cx.warnings.push(format!(

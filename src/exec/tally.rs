@@ -10,6 +10,8 @@ use crate::workflow::schema::{ErrorPolicy, ItemFailure};
 /// Map item results, for `${map.*}` in reduce.
 #[derive(Debug, Default)]
 pub struct MapTally {
+    /// Items the map has (finished or not).
+    pub planned: usize,
     /// Items that finished (any status).
     pub total: usize,
     /// Items that succeeded.
@@ -25,9 +27,11 @@ pub struct MapTally {
 }
 
 impl MapTally {
-    /// An empty tally; `keep_results` keeps each item's result for `${map.results}`.
-    pub fn new(keep_results: bool) -> Self {
+    /// An empty tally for a map of `planned` items; `keep_results` keeps each item's
+    /// result for `${map.results}`.
+    pub fn new(planned: usize, keep_results: bool) -> Self {
         MapTally {
+            planned,
             keep_results,
             ..MapTally::default()
         }
@@ -78,8 +82,22 @@ impl MapTally {
     }
 }
 
+/// How many items must finish before `failure_threshold` is judged.
+pub const MIN_SAMPLE: usize = 5;
+
 /// Why the error policy stops the job after a failed item, if it does.
-pub fn policy_stop(policy: &ErrorPolicy, map: &MapTally) -> Option<String> {
+/// `failed_now` says whether the item that just finished failed: the rate is judged
+/// after every item, the other rules only after a failure.
+pub fn policy_stop(policy: &ErrorPolicy, map: &MapTally, failed_now: bool) -> Option<String> {
+    if failed_now {
+        failure_stop(policy, map)
+    } else {
+        None
+    }
+    .or_else(|| rate_stop(policy, map))
+}
+
+fn failure_stop(policy: &ErrorPolicy, map: &MapTally) -> Option<String> {
     if policy.on_item_failure == ItemFailure::Stop {
         return Some("a map item failed and on_item_failure is `stop`".into());
     }
@@ -94,16 +112,25 @@ pub fn policy_stop(policy: &ErrorPolicy, map: &MapTally) -> Option<String> {
             map.failed
         ));
     }
+    None
+}
+
+fn rate_stop(policy: &ErrorPolicy, map: &MapTally) -> Option<String> {
+    // The rate is over the items finished so far, judged once a sample of
+    // `MIN_SAMPLE` items (or the whole map, if smaller) has finished: one early failure
+    // must not read as "100% failed".
+    let items = map.total;
+    let sample = MIN_SAMPLE.min(map.planned.max(1));
     if let Some(threshold) = policy.failure_threshold
-        && map.total > 0
+        && items >= sample
     {
-        let rate = map.failed as f64 / map.total as f64;
+        let rate = map.failed as f64 / items as f64;
         if rate > threshold {
             return Some(format!(
                 "failure rate {:.0}% ({} of {} items) is above failure_threshold {:.0}%",
                 rate * 100.0,
                 map.failed,
-                map.total,
+                items,
                 threshold * 100.0
             ));
         }

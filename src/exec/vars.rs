@@ -38,6 +38,9 @@ pub struct Vars {
     values: BTreeMap<String, Value>,
     meta: BTreeMap<String, BTreeMap<String, Value>>,
     os_env: Arc<BTreeMap<String, String>>,
+    /// Roots set since the last `take_changes`, so a node hands back only what it set
+    /// (a parallel branch must not write back stale copies of other variables).
+    touched: std::collections::BTreeSet<String>,
 }
 
 impl Vars {
@@ -47,6 +50,7 @@ impl Vars {
             values: BTreeMap::new(),
             meta: BTreeMap::new(),
             os_env,
+            touched: Default::default(),
         }
     }
 
@@ -54,6 +58,7 @@ impl Vars {
     pub fn set(&mut self, name: &str, value: Value) {
         let mut parts = name.split('.');
         let root = parts.next().unwrap_or(name).to_string();
+        self.touched.insert(root.clone());
         let rest: Vec<&str> = parts.collect();
         if rest.is_empty() {
             self.values.insert(root, value);
@@ -75,10 +80,52 @@ impl Vars {
 
     /// Records facts (`exit_code`, `success`, `duration`, `stderr`) about capture `name`.
     pub fn set_meta(&mut self, name: &str, field: &str, value: Value) {
+        self.touched.insert(name.to_string());
         self.meta
             .entry(name.to_string())
             .or_default()
             .insert(field.to_string(), value);
+    }
+
+    /// The value of root `name` (to restore it later with `restore`).
+    pub fn root(&self, name: &str) -> Option<Value> {
+        self.values.get(name).cloned()
+    }
+
+    /// Sets root `name` back to `value`, or removes it.
+    pub fn restore(&mut self, name: &str, value: Option<Value>) {
+        match value {
+            Some(v) => self.set(name, v),
+            None => {
+                self.values.remove(name);
+            }
+        }
+    }
+
+    /// Forgets which variables were set so far (a node starts from here).
+    pub fn mark_clean(&mut self) {
+        self.touched.clear();
+    }
+
+    /// Only the variables set since `mark_clean`, to merge into the job's variables.
+    pub fn take_changes(&mut self) -> Vars {
+        let touched = std::mem::take(&mut self.touched);
+        Vars {
+            values: self
+                .values
+                .iter()
+                .filter(|(k, _)| touched.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            meta: self
+                .meta
+                .iter()
+                .filter(|(k, _)| touched.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            os_env: Arc::clone(&self.os_env),
+            touched: Default::default(),
+        }
     }
 
     /// Copies every variable of `other` into this set.

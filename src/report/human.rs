@@ -149,10 +149,18 @@ impl Reporter {
                 self.masker.mask(&f.message)
             ),
             NodeStatus::Skipped { reason } => {
-                format!("{} {id}: {reason}", self.verb("Skipped", 33))
+                format!(
+                    "{} {id}: {}",
+                    self.verb("Skipped", 33),
+                    self.masker.mask(reason)
+                )
             }
             NodeStatus::Cancelled { reason } => {
-                format!("{} {id}: {reason}", self.verb("Cancelled", 33))
+                format!(
+                    "{} {id}: {}",
+                    self.verb("Cancelled", 33),
+                    self.masker.mask(reason)
+                )
             }
         };
         self.line(&text);

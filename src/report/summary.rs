@@ -48,8 +48,10 @@ impl NodeRecord {
                 Some(masker.mask(&f.message)),
                 f.exit_code,
             ),
-            NodeStatus::Skipped { reason } => ("skipped", None, Some(reason.clone()), None),
-            NodeStatus::Cancelled { reason } => ("cancelled", None, Some(reason.clone()), None),
+            NodeStatus::Skipped { reason } => ("skipped", None, Some(masker.mask(reason)), None),
+            NodeStatus::Cancelled { reason } => {
+                ("cancelled", None, Some(masker.mask(reason)), None)
+            }
         };
         NodeRecord {
             id: id.to_string(),

@@ -115,7 +115,7 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
     };
     if request.retry.is_none()
         && let Some(recorder) = recorder.as_ref()
-        && let Err(e) = recorder.record_total(outcome.map.total)
+        && let Err(e) = recorder.record_total(outcome.map.planned)
     {
         dlq_error.get_or_insert(e);
     }

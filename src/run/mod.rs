@@ -119,13 +119,14 @@ fn compile(
     path: &std::path::Path,
     load_args: &LoadArgs,
     root: Option<&std::path::Path>,
+    profile: Option<&str>,
 ) -> Result<Plan, Error> {
     let (_, workflow) = load(path, load_args)?;
     let root = crate::config::workflow_root(path, root);
     let env = crate::config::Env::read();
     let options = PlanOptions {
         root: &root,
-        profile: None,
+        profile,
         stage: crate::graph::Stage::Whole,
         os_env: &env.os_env,
     };
@@ -134,7 +135,7 @@ fn compile(
 
 /// `prodigy graph WORKFLOW --format ...`.
 fn graph(args: &GraphArgs) -> Result<ExitCode, Error> {
-    let plan = compile(&args.workflow, &args.load, None)?;
+    let plan = compile(&args.workflow, &args.load, None, None)?;
     let text = match args.format {
         GraphFormat::Text => report::graph::text(&plan, args.expand),
         GraphFormat::Dot => report::graph::dot(&plan, args.expand),
@@ -147,7 +148,12 @@ fn graph(args: &GraphArgs) -> Result<ExitCode, Error> {
 /// `prodigy run WORKFLOW`: runs every node (`--dry-run` prints the plan instead).
 fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
     if let Some(format) = args.dry_run {
-        let plan = compile(&args.workflow, &args.load, args.path.as_deref())?;
+        let plan = compile(
+            &args.workflow,
+            &args.load,
+            args.path.as_deref(),
+            args.profile.as_deref(),
+        )?;
         let text = match format {
             PlanFormat::Text => report::plan::text(&plan),
             PlanFormat::Json => report::graph::json(&plan).to_string() + "\n",
