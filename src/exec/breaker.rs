@@ -5,7 +5,7 @@
 //! half-open. Half-open: at most `half_open_requests` trial items run at once;
 //! `success_threshold` successes close it, any failure opens it again.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::workflow::schema::CircuitBreaker;
 
@@ -54,16 +54,17 @@ impl Breaker {
         self.state
     }
 
-    /// Asks to start an item at `now`: true if it may run, false if it is rejected.
-    pub fn admit(&mut self, now: Instant) -> bool {
+    /// Asks to start an item at `now`: `None` when it is rejected, else `Some(trial)`,
+    /// where `trial` says it runs as one of the half-open state's trial items.
+    pub fn admit(&mut self, now: Instant) -> Option<bool> {
         match self.state(now) {
-            State::Closed => true,
-            State::Open(_) => false,
+            State::Closed => Some(false),
+            State::Open(_) => None,
             State::HalfOpen if self.trials_running < self.config.half_open_requests.max(1) => {
                 self.trials_running += 1;
-                true
+                Some(true)
             }
-            State::HalfOpen => false,
+            State::HalfOpen => None,
         }
     }
 
@@ -73,28 +74,30 @@ impl Breaker {
             && self.trials_running >= self.config.half_open_requests.max(1)
     }
 
-    /// Records the end of an admitted item.
-    pub fn record(&mut self, success: bool, now: Instant) {
-        let half_open = self.state(now) == State::HalfOpen;
-        if half_open {
-            self.trials_running = self.trials_running.saturating_sub(1);
-        }
-        match (success, half_open) {
-            (true, true) => {
+    /// Records the end of an admitted item; `trial` is what `admit` said. While open,
+    /// and in half-open for items started before, results do not move the breaker.
+    pub fn record(&mut self, success: bool, now: Instant, trial: bool) {
+        match (self.state(now), trial) {
+            (State::HalfOpen, true) => {
+                self.trials_running = self.trials_running.saturating_sub(1);
+                if !success {
+                    self.open(now);
+                    return;
+                }
                 self.trial_successes += 1;
                 if self.trial_successes >= self.config.success_threshold.max(1) {
                     self.state = State::Closed;
                     self.consecutive_failures = 0;
                 }
             }
-            (true, false) => self.consecutive_failures = 0,
-            (false, true) => self.open(now),
-            (false, false) => {
+            (State::Closed, _) if success => self.consecutive_failures = 0,
+            (State::Closed, _) => {
                 self.consecutive_failures += 1;
                 if self.consecutive_failures >= self.config.failure_threshold.max(1) {
                     self.open(now);
                 }
             }
+            _ => {}
         }
     }
 
@@ -102,18 +105,12 @@ impl Breaker {
         self.state = State::Open(now + self.config.timeout.to_std());
         self.consecutive_failures = 0;
     }
-
-    /// How long until an open breaker half-opens (zero when not open).
-    pub fn wait(&mut self, now: Instant) -> Duration {
-        match self.state(now) {
-            State::Open(until) => until.saturating_duration_since(now),
-            _ => Duration::ZERO,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::workflow::duration::Duration as D;
 
@@ -130,15 +127,18 @@ mod tests {
     fn consecutive_failures_open_it_and_a_success_resets_the_count() {
         let t = Instant::now();
         let mut b = breaker();
-        b.record(false, t);
-        b.record(false, t);
-        b.record(true, t);
-        b.record(false, t);
-        b.record(false, t);
-        assert!(b.admit(t), "2 consecutive failures: still closed");
-        b.record(false, t);
-        assert!(!b.admit(t), "3 consecutive failures open it");
-        assert_eq!(b.wait(t), Duration::from_secs(1));
+        b.record(false, t, false);
+        b.record(false, t, false);
+        b.record(true, t, false);
+        b.record(false, t, false);
+        b.record(false, t, false);
+        assert_eq!(
+            b.admit(t),
+            Some(false),
+            "2 consecutive failures: still closed"
+        );
+        b.record(false, t, false);
+        assert_eq!(b.admit(t), None, "3 consecutive failures open it");
     }
 
     #[test]
@@ -146,15 +146,20 @@ mod tests {
         let t = Instant::now();
         let mut b = breaker();
         for _ in 0..3 {
-            b.record(false, t);
+            b.record(false, t, false);
         }
         let later = t + Duration::from_millis(1001);
-        assert!(b.admit(later), "half-open lets one trial in");
-        assert!(!b.admit(later), "only one trial at a time");
+        assert_eq!(b.admit(later), Some(true), "half-open lets one trial in");
+        assert_eq!(b.admit(later), None, "only one trial at a time");
         assert!(b.is_saturated(later));
-        b.record(true, later);
-        assert!(b.admit(later));
-        b.record(true, later);
+        b.record(false, later, false);
+        assert!(
+            b.is_saturated(later),
+            "an item started before does not free a trial slot"
+        );
+        b.record(true, later, true);
+        assert_eq!(b.admit(later), Some(true));
+        b.record(true, later, true);
         assert_eq!(b.state(later), State::Closed);
     }
 
@@ -163,11 +168,11 @@ mod tests {
         let t = Instant::now();
         let mut b = breaker();
         for _ in 0..3 {
-            b.record(false, t);
+            b.record(false, t, false);
         }
         let later = t + Duration::from_millis(1001);
-        assert!(b.admit(later));
-        b.record(false, later);
+        assert_eq!(b.admit(later), Some(true));
+        b.record(false, later, true);
         assert!(matches!(b.state(later), State::Open(_)));
     }
 }

@@ -136,6 +136,7 @@ pub fn execute(
         breaker: settings.policy.circuit_breaker.clone().map(Breaker::new),
         retry: item_retry(settings.policy),
         attempts: HashMap::new(),
+        trials: Default::default(),
         started: HashMap::new(),
         waiting: Vec::new(),
         sink,
@@ -207,6 +208,8 @@ struct Coordinator<'p, 's> {
     breaker: Option<Breaker>,
     retry: Option<RetryPolicy>,
     attempts: HashMap<usize, u32>,
+    /// Items admitted as half-open trials by the circuit breaker.
+    trials: std::collections::HashSet<usize>,
     started: HashMap<usize, Instant>,
     /// Items waiting for a retry: (when, position).
     waiting: Vec<(Instant, usize)>,
@@ -231,10 +234,13 @@ impl<'p> Coordinator<'p, '_> {
                 if breaker.is_saturated(now) {
                     return None;
                 }
-                if !breaker.admit(now) {
-                    self.queue.pop_ready();
-                    self.reject_open_circuit(pos);
-                    continue;
+                match breaker.admit(now) {
+                    None => {
+                        self.queue.pop_ready();
+                        self.reject_open_circuit(pos);
+                        continue;
+                    }
+                    Some(trial) => self.trials.extend(trial.then_some(pos)),
                 }
             }
             self.queue.pop_ready();
@@ -279,8 +285,15 @@ impl<'p> Coordinator<'p, '_> {
             return Vec::new();
         }
         let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = self.waiting.drain(..).partition(|(at, _)| *at <= now);
-        self.waiting = later;
+        let free = self.settings.jobs.max(1).saturating_sub(self.busy());
+        self.waiting.sort_by_key(|(at, pos)| (*at, *pos));
+        let due_count = self
+            .waiting
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .count()
+            .min(free);
+        let due: Vec<(Instant, usize)> = self.waiting.drain(..due_count).collect();
         let mut start = Vec::new();
         for (_, pos) in due {
             // A retry goes through the circuit breaker like a new item: rejected while it
@@ -290,9 +303,12 @@ impl<'p> Coordinator<'p, '_> {
                     self.waiting.push((now + Duration::from_millis(20), pos));
                     continue;
                 }
-                if !breaker.admit(now) {
-                    self.reject_open_circuit(pos);
-                    continue;
+                match breaker.admit(now) {
+                    None => {
+                        self.reject_open_circuit(pos);
+                        continue;
+                    }
+                    Some(trial) => self.trials.extend(trial.then_some(pos)),
                 }
             }
             start.push((pos, self.attempts.get(&pos).copied().unwrap_or(1) + 1));
@@ -326,11 +342,12 @@ impl<'p> Coordinator<'p, '_> {
     fn finish(&mut self, pos: usize, result: NodeResult, vars: Option<Vars>) {
         let node = self.nodes[pos];
         if node.kind == NodeKind::MapItem {
-            if let Some(breaker) = self.breaker.as_mut() {
-                breaker.record(
-                    !matches!(result.status, NodeStatus::Failed(_)),
-                    Instant::now(),
-                );
+            let trial = self.trials.remove(&pos);
+            if let Some(breaker) = self.breaker.as_mut()
+                && !is_cancelled(&result)
+            {
+                let success = !matches!(result.status, NodeStatus::Failed(_));
+                breaker.record(success, Instant::now(), trial);
             }
             if self.schedule_retry(pos, &result) {
                 return;
