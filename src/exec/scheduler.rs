@@ -437,7 +437,6 @@ impl<'p> Coordinator<'p, '_> {
             result.status = NodeStatus::Skipped {
                 reason: format!("failed and skipped by on_item_failure: skip ({reason})"),
             };
-            self.report.map.skipped += 1;
         }
         (self.sink)(Event::ItemAttempt {
             id: node.id.clone(),

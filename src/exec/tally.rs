@@ -18,8 +18,10 @@ pub struct MapTally {
     pub successful: usize,
     /// Items that failed.
     pub failed: usize,
-    /// Items skipped by `on_item_failure: skip`.
+    /// Items skipped (`on_item_failure: skip`, or every step's `when` false).
     pub skipped: usize,
+    /// Items cancelled (the job stopped, or Ctrl-C).
+    pub cancelled: usize,
     /// Keep each item's result for `${map.results}` (only when the workflow uses it, so
     /// memory does not grow with the number of items otherwise).
     keep_results: bool,
@@ -52,7 +54,14 @@ impl MapTally {
                     Some(f.message.chars().take(200).collect::<String>()),
                 )
             }
-            NodeStatus::Skipped { .. } | NodeStatus::Cancelled { .. } => ("skipped", None),
+            NodeStatus::Skipped { .. } => {
+                self.skipped += 1;
+                ("skipped", None)
+            }
+            NodeStatus::Cancelled { .. } => {
+                self.cancelled += 1;
+                ("cancelled", None)
+            }
         };
         if !self.keep_results {
             return;
@@ -74,6 +83,7 @@ impl MapTally {
                 "successful": self.successful,
                 "failed": self.failed,
                 "skipped": self.skipped,
+                "cancelled": self.cancelled,
                 "success_rate": (rate * 10.0).round() / 10.0,
                 "results": self.results,
                 "results_json": Value::Array(self.results.clone()).to_string(),

@@ -43,6 +43,7 @@ const MAP_FIELDS: &[&str] = &[
     "successful",
     "failed",
     "skipped",
+    "cancelled",
     "success_rate",
     "results",
     "results_json",
