@@ -30,6 +30,8 @@ pub(crate) struct Entry {
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items_total: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
 }
 
 impl Default for Index {
@@ -94,6 +96,10 @@ impl Index {
             created_at,
             updated_at: info.updated_at,
             items_total,
+            context: info
+                .context
+                .clone()
+                .or_else(|| self.jobs.get(&info.job_id).and_then(|e| e.context.clone())),
         };
         self.jobs.insert(info.job_id.clone(), entry);
     }
@@ -110,6 +116,7 @@ impl Index {
                 created_at: e.created_at,
                 updated_at: e.updated_at,
                 items_total: e.items_total,
+                context: e.context.clone(),
             })
             .collect();
         infos.sort_by(|a, b| (a.created_at, &a.job_id).cmp(&(b.created_at, &b.job_id)));
@@ -134,6 +141,7 @@ mod tests {
             created_at: at(minute),
             updated_at: at(update),
             items_total: None,
+            context: None,
         }
     }
 

@@ -122,6 +122,10 @@ pub struct JobInfo {
     /// How many map items the job had, once its map ran (for the failure rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items_total: Option<usize>,
+    /// What `dlq retry` needs to run items as the job did: its arguments, parameters,
+    /// profile and the variables setup captured (secrets masked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
 }
 
 /// Groups one job's records (in file order) into items, ordered by item index then id.

@@ -57,8 +57,21 @@ impl Recorder {
         self.store.register_job(&info)
     }
 
-    /// Records what an event says about a map item; other events are ignored.
+    /// Records what an event says about a map item (and setup's variables, for
+    /// `dlq retry`); other events are ignored.
     pub fn record(&mut self, event: &Event) -> Result<(), DlqError> {
+        if let Event::SetupFinished { vars } = event {
+            let masked: serde_json::Value =
+                serde_json::from_str(&self.masker.mask(&vars.to_string())).unwrap_or_default();
+            let mut context = self
+                .job
+                .context
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({}));
+            context["setup_vars"] = masked;
+            self.job.context = Some(context);
+            return self.store.register_job(&self.job);
+        }
         let Event::ItemAttempt {
             id,
             node: Some((index, item, digest)),

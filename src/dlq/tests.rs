@@ -22,6 +22,7 @@ fn job(id: &str, minute: u32) -> JobInfo {
         created_at: at(minute),
         updated_at: at(minute),
         items_total: None,
+        context: None,
     }
 }
 

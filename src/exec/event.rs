@@ -15,6 +15,11 @@ pub enum Event {
         /// How many nodes will run (or be skipped or cancelled).
         nodes: usize,
     },
+    /// Setup finished with these variables (its captures), for `dlq retry`.
+    SetupFinished {
+        /// The variables, as JSON (without `env`).
+        vars: serde_json::Value,
+    },
     /// A node started.
     NodeStarted {
         /// Its id.

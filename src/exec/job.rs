@@ -89,6 +89,13 @@ pub struct Prepared {
     pub secrets: Vec<String>,
 }
 
+impl Prepared {
+    /// Adds variables (setup's captures, when `dlq retry` runs items without setup).
+    pub fn set_vars(&mut self, json: &Value) {
+        self.vars.set_all(json);
+    }
+}
+
 /// Resolves the declared environment, arguments and parallelism of `workflow`.
 pub fn prepare(
     workflow: &Workflow,
@@ -177,6 +184,9 @@ pub fn run(
             map: setup.map,
         });
     }
+    sink(Event::SetupFinished {
+        vars: setup.vars.to_json(),
+    });
     let done: Vec<String> = setup_plan.nodes().map(|(_, n)| n.id.clone()).collect();
     let items = load_items(mr, options, &setup.vars, cancel)?;
     let plan = graph::plan(workflow.clone(), plan_options(Stage::WithItems(&items)))?;

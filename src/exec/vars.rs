@@ -102,6 +102,26 @@ impl Vars {
         }
     }
 
+    /// The variables as a JSON object, without the declared env (which holds secrets).
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.values
+                .iter()
+                .filter(|(k, _)| *k != "env")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// Sets every root of a JSON object made by `to_json`.
+    pub fn set_all(&mut self, json: &Value) {
+        if let Value::Object(map) = json {
+            for (k, v) in map {
+                self.values.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
     /// Forgets which variables were set so far (a node starts from here).
     pub fn mark_clean(&mut self) {
         self.touched.clear();

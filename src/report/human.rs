@@ -82,7 +82,7 @@ impl Reporter {
                     bar.inc_length(nodes as u64);
                 }
             }
-            Event::ItemAttempt { .. } => {}
+            Event::ItemAttempt { .. } | Event::SetupFinished { .. } => {}
             Event::NodeStarted { id, kind } => {
                 if kind != NodeKind::MapItem {
                     self.flush_failures();
@@ -257,6 +257,7 @@ impl Reporter {
         }
         let value = match event {
             Event::Planned { nodes } => serde_json::json!({"event": "planned", "nodes": nodes}),
+            Event::SetupFinished { .. } => serde_json::json!({"event": "setup_finished"}),
             Event::ItemAttempt {
                 id,
                 attempt,

@@ -238,7 +238,12 @@ fn retry(
         .iter()
         .map(|i| (i.item_index, i.item.clone()))
         .collect();
-    let params = Default::default();
+    // Run the items as the job did: its arguments, parameters, profile and setup captures.
+    let context = info.context.clone().unwrap_or_default();
+    let args: Vec<String> = serde_json::from_value(context["args"].clone()).unwrap_or_default();
+    let params = serde_json::from_value(context["params"].clone()).unwrap_or_default();
+    let profile: Option<String> =
+        serde_json::from_value(context["profile"].clone()).unwrap_or_default();
     super::job::execute(super::job::JobRequest {
         workflow: &workflow,
         workflow_path: &info.workflow_path,
@@ -248,10 +253,11 @@ fn retry(
         jobs: max_parallel.map(|n| n as usize),
         keep_going: true,
         verbose,
-        args: &[],
+        args: &args,
         params: &params,
-        profile: None,
+        profile: profile.as_deref(),
         summary_json: None,
         events: None,
+        setup_vars: context.get("setup_vars"),
     })
 }

@@ -47,6 +47,8 @@ pub struct JobRequest<'a> {
     pub summary_json: Option<&'a Path>,
     /// `--events`.
     pub events: Option<&'a Path>,
+    /// For `dlq retry`: the variables the job's setup captured.
+    pub setup_vars: Option<&'a serde_json::Value>,
 }
 
 /// Runs the job and returns its exit code.
@@ -71,7 +73,10 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         path: "<signal handlers>".into(),
         source,
     })?;
-    let prepared = job::prepare(workflow, &options, &cancel)?;
+    let mut prepared = job::prepare(workflow, &options, &cancel)?;
+    if let Some(vars) = request.setup_vars {
+        prepared.set_vars(vars);
+    }
     let masker = Masker::new(prepared.secrets.clone());
     let events = match request.events {
         Some(path) => Some(std::fs::File::create(path).map_err(|source| Error::Write {
@@ -182,6 +187,11 @@ fn recorder(request: &JobRequest, masker: Masker) -> Result<Option<Recorder>, Er
         created_at: now,
         updated_at: now,
         items_total: None,
+        context: Some(serde_json::json!({
+            "args": request.args,
+            "params": request.params,
+            "profile": request.profile,
+        })),
     };
     Ok(Some(Recorder::new(store, info, masker)?))
 }

@@ -196,6 +196,7 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
         profile: args.profile.as_deref(),
         summary_json: args.summary_json.as_deref(),
         events: args.events.as_deref(),
+        setup_vars: None,
     })
 }
 

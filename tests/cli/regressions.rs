@@ -111,3 +111,31 @@ error_policy:
     output.success().stderr_lacks("hunter2secret");
     assert!(!output.read("summary.json").contains("hunter2secret"));
 }
+
+#[test]
+fn dlq_retry_runs_items_with_the_jobs_arguments_and_setup_captures() {
+    let first = Test::new()
+        .file("items.json", "[1, 2]")
+        .file("broken-2", "")
+        .workflow(
+            "name: rt
+isolation: none
+mode: mapreduce
+setup:
+  - shell: echo from-setup
+    capture: prefix
+map:
+  input: items.json
+  agent_template:
+    - shell: test ! -f broken-${item} && echo ${prefix} ${ARG} ${item} >> done.txt
+",
+        )
+        .args(["--args", "A1"])
+        .run_limited();
+    first.code(3);
+    let job = first.job_id();
+    std::fs::remove_file(first.abs("broken-2")).expect("remove broken-2");
+    let retry = first.next().args(["dlq", "retry", &job]).run_limited();
+    retry.success();
+    assert_eq!(retry.read("done.txt"), "from-setup A1 1\nfrom-setup A1 2\n");
+}
