@@ -224,17 +224,21 @@ fn settings<'a>(
     }
 }
 
+/// `$VAR` as `${VAR}`, so settings written either way render as one variable.
+fn braced(text: &str) -> String {
+    match text.strip_prefix('$') {
+        Some(name) if !name.starts_with('{') => format!("${{{name}}}"),
+        _ => text.to_string(),
+    }
+}
+
 /// A phase or agent time limit, resolving `${VAR}` forms.
 fn resolve_timeout(timeout: Option<&Timeout>, vars: &Vars) -> Result<Option<Duration>, JobError> {
     match timeout {
         None => Ok(None),
         Some(Timeout::Fixed(d)) => Ok(Some(d.to_std())),
         Some(Timeout::Variable(text)) => {
-            let text = if text.starts_with('$') && !text.starts_with("${") {
-                format!("${{{}}}", &text[1..])
-            } else {
-                text.clone()
-            };
+            let text = braced(text);
             let rendered = vars
                 .render(&text)
                 .map_err(|e| JobError::Input(e.to_string()))?;
@@ -441,11 +445,7 @@ fn parallelism(p: &Parallelism, vars: &Vars) -> Result<usize, JobError> {
     match p {
         Parallelism::Count(n) => Ok(*n as usize),
         Parallelism::Variable(text) => {
-            let text = if text.starts_with('$') && !text.starts_with("${") {
-                format!("${{{}}}", &text[1..])
-            } else {
-                text.clone()
-            };
+            let text = braced(text);
             let rendered = vars
                 .render(&text)
                 .map_err(|_| JobError::Parallelism(text.clone()))?;

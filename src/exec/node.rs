@@ -82,9 +82,7 @@ pub fn run_node(
             reason: "`when` is false".into(),
         },
         Ok(()) => NodeStatus::Succeeded,
-        Err(f) if f.kind == FailureKind::Cancelled => NodeStatus::Cancelled {
-            reason: "cancelled while running".into(),
-        },
+        Err(f) if f.kind == FailureKind::Cancelled => cancelled_while_running(),
         Err(f) => match custom_handler(plan, settings, node) {
             Some((name, handler)) => run_handler(&mut cx, name, handler, f),
             None => NodeStatus::Failed(f),
@@ -183,9 +181,7 @@ fn run_handler(
             ));
             NodeStatus::Succeeded
         }
-        Err(h) if h.kind == FailureKind::Cancelled => NodeStatus::Cancelled {
-            reason: "cancelled while running".into(),
-        },
+        Err(h) if h.kind == FailureKind::Cancelled => cancelled_while_running(),
         Err(h) => NodeStatus::Failed(Failure {
             message: format!(
                 "{}; handler `{name}` failed too: {}",
@@ -193,5 +189,12 @@ fn run_handler(
             ),
             ..failure
         }),
+    }
+}
+
+/// The status of a node whose run was cancelled (Ctrl-C, fail-fast).
+fn cancelled_while_running() -> NodeStatus {
+    NodeStatus::Cancelled {
+        reason: "cancelled while running".into(),
     }
 }

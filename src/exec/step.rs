@@ -275,13 +275,18 @@ fn sleep(cancel: &CancelToken, total: Duration) -> bool {
     !cancel.is_cancelled()
 }
 
+/// `claude` for claude steps (`${claude.output}`), `shell` for the rest.
+fn output_namespace(step: &Step) -> &'static str {
+    match step.action {
+        Action::Claude(_) => "claude",
+        _ => "shell",
+    }
+}
+
 /// Sets `shell.output` / `claude.output`, `last.*`, and the step's capture.
 fn record_output(cx: &mut StepCx, step: &Step, out: &ActionOutput) {
     cx.last = OutputTail::new(&out.stdout, &out.stderr, 20);
-    let ns = match step.action {
-        Action::Claude(_) => "claude",
-        _ => "shell",
-    };
+    let ns = output_namespace(step);
     let text = out.stdout.trim_end().to_string();
     cx.vars
         .set(&format!("{ns}.output"), Value::String(text.clone()));
@@ -320,11 +325,7 @@ fn handle_failure(
         return Ok(());
     }
     let rerun = handler.retry_original || handler.max_attempts > 1;
-    let ns = if matches!(step.action, Action::Claude(_)) {
-        "claude"
-    } else {
-        "shell"
-    };
+    let ns = output_namespace(step);
     let mut last_failure = failure;
     let mut last_out = first.clone();
     for attempt in 1..=handler.max_attempts.max(1) {

@@ -129,16 +129,7 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
             "error: the dead-letter queue could not be written: {e}"
         ));
     }
-    let failed_steps = reporter
-        .records
-        .iter()
-        .any(|r| r.status == "failed" && r.kind != NodeKind::MapItem);
-    let (status, code) = match (&outcome.stopped, failed_steps, outcome.map.failed) {
-        (Some(StopReason::Interrupted), _, _) => ("interrupted", ExitCode::Interrupted),
-        (Some(_), _, _) | (None, true, _) => ("failed", ExitCode::WorkflowFailed),
-        (None, false, n) if n > 0 => ("items_failed", ExitCode::ItemsInDlq),
-        _ => ("succeeded", ExitCode::Success),
-    };
+    let (status, code) = verdict(&outcome, &reporter.records);
     let summary = reporter.finish(&workflow.name, status);
     reporter.line(&summary.line());
     for line in [summary.errors_line(), summary.cost_line()]
@@ -163,6 +154,23 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         })?;
     }
     Ok(code)
+}
+
+/// The job's status word and exit code: interrupted (130); a failed step or a stop
+/// (1); finished with failed map items (3); success (0).
+fn verdict(
+    outcome: &crate::exec::job::JobOutcome,
+    records: &[crate::report::summary::NodeRecord],
+) -> (&'static str, ExitCode) {
+    let failed_steps = records
+        .iter()
+        .any(|r| r.status == "failed" && r.kind != NodeKind::MapItem);
+    match (&outcome.stopped, failed_steps, outcome.map.failed) {
+        (Some(StopReason::Interrupted), _, _) => ("interrupted", ExitCode::Interrupted),
+        (Some(_), _, _) | (None, true, _) => ("failed", ExitCode::WorkflowFailed),
+        (None, false, n) if n > 0 => ("items_failed", ExitCode::ItemsInDlq),
+        _ => ("succeeded", ExitCode::Success),
+    }
 }
 
 /// The DLQ recorder of a map-reduce job (standard workflows have no items).
