@@ -139,3 +139,37 @@ map:
     retry.success();
     assert_eq!(retry.read("done.txt"), "from-setup A1 1\nfrom-setup A1 2\n");
 }
+
+#[test]
+fn retries_falling_due_together_respect_the_job_limit() {
+    // Three items fail at once, then their retries fall due together: with -j1 they must
+    // still run one at a time.
+    let output = Test::new()
+        .file("items.json", r#"["a", "b", "c"]"#)
+        .file(
+            "attempt.sh",
+            "#!/bin/sh\nn=$(cat count.$1 2>/dev/null || echo 0)\nn=$((n + 1))\necho $n > count.$1\n\
+             echo \"START $1 $(date +%s%N)\" >> trials.log\nsleep 0.2\necho \"END $1 $(date +%s%N)\" >> trials.log\n\
+             test $n -gt 1\n",
+        )
+        .workflow(
+            "name: limit
+isolation: none
+mode: mapreduce
+map:
+  input: items.json
+  agent_template:
+    - shell: sh attempt.sh ${item}
+error_policy:
+  retry_config:
+    max_attempts: 2
+    backoff: {type: fixed, delay: 50}
+",
+        )
+        .arg("-j1")
+        .run_limited();
+    output.success();
+    let runs = crate::support::intervals(&output.log_lines("trials.log"));
+    assert_eq!(runs.len(), 6, "{runs:?}");
+    assert_eq!(crate::support::max_overlap(&runs), 1, "{runs:?}");
+}

@@ -91,3 +91,9 @@ fn items_running_at_ctrl_c_are_counted_as_cancelled_not_failed() {
         .stderr_has("Cancelled map/item_1")
         .stderr_has("0 failed");
 }
+
+#[test]
+fn sighup_cancels_like_ctrl_c_and_leaves_no_children() {
+    // Children run in their own process groups, so a hang-up must be handled, not fatal.
+    interrupt("30.4716", 2, 2, "HUP").code(130);
+}
