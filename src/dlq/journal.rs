@@ -43,13 +43,25 @@ pub(crate) fn read(
     mode: Mode,
     warnings: &mut Vec<DlqWarning>,
 ) -> Result<Vec<DlqRecord>, DlqError> {
+    let mut records = Vec::new();
+    read_each(path, job_id, mode, warnings, |r| records.push(r))?;
+    Ok(records)
+}
+
+/// Streams the records of `path` to `each`, oldest first, one line in memory at a time.
+pub(crate) fn read_each(
+    path: &Path,
+    job_id: &str,
+    mode: Mode,
+    warnings: &mut Vec<DlqWarning>,
+    mut each: impl FnMut(DlqRecord),
+) -> Result<(), DlqError> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_error(path, e)),
     };
     let mut reader = BufReader::new(file);
-    let mut records = Vec::new();
     let mut buf = Vec::new();
     let mut line = 0;
     // An unparsable complete line: torn if a marker follows, corrupt otherwise.
@@ -94,7 +106,7 @@ pub(crate) fn read(
                     reject(line, message, warnings)?;
                     continue;
                 }
-                records.push(*record);
+                each(*record);
             }
             Line::Marker => {
                 if let Some((at, _)) = pending.take() {
@@ -123,7 +135,7 @@ pub(crate) fn read(
     if let Some((at, message)) = pending {
         reject(at, message, warnings)?;
     }
-    Ok(records)
+    Ok(())
 }
 
 /// Parses one line; a record of another schema version is an error, not a bad line.

@@ -130,35 +130,55 @@ pub struct JobInfo {
 
 /// Groups one job's records (in file order) into items, ordered by item index then id.
 pub(crate) fn group(job_id: &str, records: Vec<DlqRecord>) -> Vec<DlqItem> {
-    let mut items: std::collections::HashMap<String, DlqItem> = std::collections::HashMap::new();
-    for record in records {
-        match items.get_mut(&record.item_id) {
-            Some(item) => {
-                item.item = record.item.clone();
-                item.item_index = record.item_index;
-                item.status = record.status;
-                item.history.push(record);
-            }
-            None => {
-                let item = DlqItem {
-                    job_id: job_id.to_string(),
-                    item_id: record.item_id.clone(),
-                    item: record.item.clone(),
-                    item_index: record.item_index,
-                    status: record.status,
-                    history: Vec::new(),
-                };
-                items
-                    .entry(record.item_id.clone())
-                    .or_insert(item)
-                    .history
-                    .push(record);
-            }
+    let mut grouper = Grouper::new(job_id, false);
+    records.into_iter().for_each(|r| grouper.add(r));
+    grouper.finish()
+}
+
+/// Builds items from a stream of records; with `latest_only`, each item keeps only its
+/// latest record, so a long history is never held in memory.
+pub(crate) struct Grouper {
+    job_id: String,
+    latest_only: bool,
+    items: std::collections::HashMap<String, DlqItem>,
+}
+
+impl Grouper {
+    pub(crate) fn new(job_id: &str, latest_only: bool) -> Self {
+        Grouper {
+            job_id: job_id.to_string(),
+            latest_only,
+            items: Default::default(),
         }
     }
-    let mut items: Vec<DlqItem> = items.into_values().collect();
-    items.sort_by(|a, b| (a.item_index, &a.item_id).cmp(&(b.item_index, &b.item_id)));
-    items
+
+    pub(crate) fn add(&mut self, record: DlqRecord) {
+        let job_id = &self.job_id;
+        let item = self
+            .items
+            .entry(record.item_id.clone())
+            .or_insert_with(|| DlqItem {
+                job_id: job_id.clone(),
+                item_id: record.item_id.clone(),
+                item: record.item.clone(),
+                item_index: record.item_index,
+                status: record.status,
+                history: Vec::new(),
+            });
+        item.item = record.item.clone();
+        item.item_index = record.item_index;
+        item.status = record.status;
+        if self.latest_only {
+            item.history.clear();
+        }
+        item.history.push(record);
+    }
+
+    pub(crate) fn finish(self) -> Vec<DlqItem> {
+        let mut items: Vec<DlqItem> = self.items.into_values().collect();
+        items.sort_by(|a, b| (a.item_index, &a.item_id).cmp(&(b.item_index, &b.item_id)));
+        items
+    }
 }
 
 /// Builders for tests here, in the store and in the renderers.

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::index::Index;
 use super::journal::{self, Mode};
-use super::record::{DlqItem, DlqRecord, JobInfo, RecordStatus, group};
+use super::record::{DlqItem, DlqRecord, Grouper, JobInfo, RecordStatus, group};
 use super::{DLQ_SCHEMA_VERSION, DlqError, DlqWarning, dir_name, io_error, valid_job_id};
 
 /// One workflow's DLQ under `<root>/.prodigy/dlq/<workflow>/`.
@@ -120,12 +120,18 @@ impl DlqStore {
     /// Items in the DLQ now (latest record failed or cancelled), each with its full
     /// history, of one job or of all (oldest job first, then by item index).
     pub fn items(&self, job: Option<&str>) -> Result<Vec<DlqItem>, DlqError> {
-        self.read(job, |item| item.status.in_dlq())
+        self.read(job, false, |item| item.status.in_dlq())
+    }
+
+    /// Items in the DLQ now, each with only its latest record (enough for listing,
+    /// stats and retry); the files are streamed, so a long history is never in memory.
+    pub fn latest(&self, job: Option<&str>) -> Result<Vec<DlqItem>, DlqError> {
+        self.read(job, true, |item| item.status.in_dlq())
     }
 
     /// Every item ever recorded, resolved ones included.
     pub fn history(&self, job: Option<&str>) -> Result<Vec<DlqItem>, DlqError> {
-        self.read(job, |_| true)
+        self.read(job, false, |_| true)
     }
 
     /// Marks items of `job_id` as having left the DLQ: appends a `resolved` record per item
@@ -219,6 +225,7 @@ impl DlqStore {
     fn read(
         &self,
         job: Option<&str>,
+        latest_only: bool,
         keep: impl Fn(&DlqItem) -> bool,
     ) -> Result<Vec<DlqItem>, DlqError> {
         let Some(_lock) = self.lock_shared()? else {
@@ -230,9 +237,17 @@ impl DlqStore {
         let mut out = Vec::new();
         for job in self.select(job)? {
             let mut warnings = Vec::new();
-            let records = journal::read(&self.job_path(&job), &job, Mode::Strict, &mut warnings);
+            let mut grouper = Grouper::new(&job, latest_only);
+            let read = journal::read_each(
+                &self.job_path(&job),
+                &job,
+                Mode::Strict,
+                &mut warnings,
+                |r| grouper.add(r),
+            );
             self.warn(warnings);
-            out.extend(group(&job, records?).into_iter().filter(|i| keep(i)));
+            read?;
+            out.extend(grouper.finish().into_iter().filter(|i| keep(i)));
         }
         Ok(out)
     }

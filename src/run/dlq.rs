@@ -13,7 +13,7 @@ use crate::workflow::input::Filter;
 pub fn run(command: DlqCommand) -> Result<ExitCode, Error> {
     match command {
         DlqCommand::List { job, common } => {
-            let items = items(&common, job.as_deref())?;
+            let items = latest(&common, job.as_deref())?;
             print(
                 &common,
                 || render::list_text(&items),
@@ -42,7 +42,7 @@ pub fn run(command: DlqCommand) -> Result<ExitCode, Error> {
             }
         }
         DlqCommand::Stats { job, common } => {
-            let items = items(&common, job.as_deref())?;
+            let items = latest(&common, job.as_deref())?;
             let stats = crate::dlq::stats(&items, items_total(&common, job.as_deref())?);
             print(
                 &common,
@@ -139,6 +139,16 @@ fn stores(root: &Path, job: Option<&str>) -> Result<Vec<(DlqStore, String)>, Err
     }
 }
 
+/// Every item in the DLQ (of `job`, when given) with only its latest record, streamed.
+fn latest(common: &DlqArgs, job: Option<&str>) -> Result<Vec<DlqItem>, Error> {
+    let mut items = Vec::new();
+    for (store, _) in stores(&root(common), job)? {
+        items.extend(store.latest(job)?);
+        print_warnings(&store);
+    }
+    Ok(items)
+}
+
 /// Every item in the DLQ (of `job`, when given), printing read warnings.
 fn items(common: &DlqArgs, job: Option<&str>) -> Result<Vec<DlqItem>, Error> {
     let mut items = Vec::new();
@@ -216,7 +226,7 @@ fn retry(
         })
         .transpose()?;
     let items: Vec<DlqItem> = store
-        .items(Some(job))?
+        .latest(Some(job))?
         .into_iter()
         .filter(|i| filter.as_ref().is_none_or(|f| f.matches(&i.item)))
         .collect();

@@ -278,7 +278,6 @@ fn peak_rss_kib(dir: &std::path::Path, args: &[&str]) -> u64 {
 }
 
 #[test]
-#[ignore = "bug: dlq reads keep every record of every item (full history with stderr tails) in memory instead of streaming"]
 fn reading_a_large_queue_streams_it_instead_of_holding_it_in_memory() {
     // 4 items x 4000 failed attempts with 4 KB stderr tails: a 64 MB job file.
     let (output, file) = failed_run();
