@@ -128,6 +128,47 @@ fn group_label(first: &PlanNode, last: &PlanNode, count: usize) -> String {
     format!("{count} map items: {} … {}", first.id, last.id)
 }
 
+/// What every format draws for one shown node.
+struct Drawn {
+    id: String,
+    /// `None` for a collapsed group of map items.
+    kind: Option<NodeKind>,
+    label: String,
+    deps: Vec<String>,
+}
+
+impl Drawn {
+    fn new(plan: &Plan, shown: &[Shown], s: &Shown) -> Drawn {
+        match s {
+            Shown::Node(i, n) => Drawn {
+                id: n.id.clone(),
+                kind: Some(n.kind),
+                label: label(plan, n),
+                deps: shown_deps(plan, shown, *i),
+            },
+            Shown::Items {
+                first,
+                last,
+                count,
+                members,
+            } => Drawn {
+                id: GROUP_ID.to_string(),
+                kind: None,
+                label: group_label(first, last, *count),
+                deps: shown_deps(plan, shown, members[0]),
+            },
+        }
+    }
+
+    /// The label with the node id on a line of its own (`sep`), except for groups.
+    fn titled(&self, sep: &str) -> String {
+        match self.kind {
+            Some(_) => format!("{}{sep}{}", self.id, self.label),
+            None => self.label.clone(),
+        }
+    }
+}
+
 /// The plan as an indented list: one line per node with its kind, label and needs.
 pub fn text(plan: &Plan, expand: bool) -> String {
     let shown = shown(plan, expand);
@@ -137,28 +178,11 @@ pub fn text(plan: &Plan, expand: bool) -> String {
         super::plural(plan.len(), "node")
     );
     for s in &shown {
-        let (id, kind, label, deps) = match s {
-            Shown::Node(i, n) => (
-                n.id.clone(),
-                n.kind.as_str(),
-                label(plan, n),
-                shown_deps(plan, &shown, *i),
-            ),
-            Shown::Items {
-                first,
-                last,
-                count,
-                members,
-            } => (
-                GROUP_ID.to_string(),
-                "map-item",
-                group_label(first, last, *count),
-                shown_deps(plan, &shown, members[0]),
-            ),
-        };
-        let _ = writeln!(out, "{id}  [{kind}]  {label}");
-        if !deps.is_empty() {
-            let _ = writeln!(out, "    needs: {}", deps.join(", "));
+        let d = Drawn::new(plan, &shown, s);
+        let kind = d.kind.map_or("map-item", NodeKind::as_str);
+        let _ = writeln!(out, "{}  [{kind}]  {}", d.id, d.label);
+        if !d.deps.is_empty() {
+            let _ = writeln!(out, "    needs: {}", d.deps.join(", "));
         }
     }
     out
@@ -173,33 +197,16 @@ pub fn dot(plan: &Plan, expand: bool) -> String {
     );
     let mut edges = String::new();
     for s in &shown {
-        let (id, text, shape, deps) = match s {
-            Shown::Node(i, n) => (
-                n.id.clone(),
-                format!("{}\n{}", n.id, label(plan, n)),
-                shape(n.kind),
-                shown_deps(plan, &shown, *i),
-            ),
-            Shown::Items {
-                first,
-                last,
-                count,
-                members,
-            } => (
-                GROUP_ID.to_string(),
-                group_label(first, last, *count),
-                "box3d",
-                shown_deps(plan, &shown, members[0]),
-            ),
-        };
+        let d = Drawn::new(plan, &shown, s);
+        let shape = d.kind.map_or("box3d", shape);
         let _ = writeln!(
             out,
             "  {} [label={}, shape={shape}];",
-            dot_quote(&id),
-            dot_quote(&text)
+            dot_quote(&d.id),
+            dot_quote(&d.titled("\n"))
         );
-        for dep in deps {
-            let _ = writeln!(edges, "  {} -> {};", dot_quote(&dep), dot_quote(&id));
+        for dep in &d.deps {
+            let _ = writeln!(edges, "  {} -> {};", dot_quote(dep), dot_quote(&d.id));
         }
     }
     out.push_str(&edges);
@@ -237,23 +244,9 @@ pub fn mermaid(plan: &Plan, expand: bool) -> String {
     let mut out = String::from("flowchart TD\n");
     let mut edges = String::new();
     for (n, s) in shown.iter().enumerate() {
-        let (id, text, deps) = match s {
-            Shown::Node(i, node) => (
-                node.id.clone(),
-                format!("{}<br/>{}", node.id, label(plan, node)),
-                shown_deps(plan, &shown, *i),
-            ),
-            Shown::Items {
-                first,
-                last,
-                count,
-                members,
-            } => (
-                GROUP_ID.to_string(),
-                group_label(first, last, *count),
-                shown_deps(plan, &shown, members[0]),
-            ),
-        };
+        let d = Drawn::new(plan, &shown, s);
+        let text = d.titled("<br/>");
+        let (id, deps) = (d.id, d.deps);
         names.push(id);
         let _ = writeln!(out, "  n{n}[\"{}\"]", mermaid_escape(&text));
         for dep in deps {
