@@ -212,38 +212,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn item() -> Value {
-        json!({
-            "score": 5.5,
-            "status": "active",
-            "name": "test_parser",
-            "path": "src/workflow/input.rs",
-            "tags": ["fast", "core", 3],
-            "meta": {"owner": "ann", "reviewers": ["bob"], "empty": {}},
-            "nothing": null,
-            "flag": false,
-            "blank": ""
-        })
-    }
-
-    fn check(expr: &str) -> bool {
-        match Filter::parse(expr) {
-            Ok(filter) => filter.matches(&item()),
-            Err(e) => panic!("{expr}: {e} at {}", e.offset),
-        }
-    }
-
-    fn all_true(exprs: &[&str]) {
-        for expr in exprs {
-            assert!(check(expr), "expected true: {expr}");
-        }
-    }
-
-    fn all_false(exprs: &[&str]) {
-        for expr in exprs {
-            assert!(!check(expr), "expected false: {expr}");
-        }
-    }
+    // The item and the assertion helpers are the filter tests' own.
+    use super::super::tests::{all_false, all_true};
 
     fn error(expr: &str) -> ExprError {
         match Filter::parse(expr) {

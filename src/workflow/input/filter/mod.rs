@@ -151,12 +151,12 @@ fn compare(actual: Option<&Value>, op: CmpOp, expected: &Value) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
 
-    fn item() -> Value {
+    pub(super) fn item() -> Value {
         json!({
             "id": 7,
             "score": 5.5,
@@ -172,20 +172,20 @@ mod tests {
         })
     }
 
-    fn check(expr: &str) -> bool {
+    pub(super) fn check(expr: &str) -> bool {
         match Filter::parse(expr) {
             Ok(filter) => filter.matches(&item()),
             Err(e) => panic!("{expr}: {e} at {}", e.offset),
         }
     }
 
-    fn all_true(exprs: &[&str]) {
+    pub(super) fn all_true(exprs: &[&str]) {
         for expr in exprs {
             assert!(check(expr), "expected true: {expr}");
         }
     }
 
-    fn all_false(exprs: &[&str]) {
+    pub(super) fn all_false(exprs: &[&str]) {
         for expr in exprs {
             assert!(!check(expr), "expected false: {expr}");
         }
