@@ -24,6 +24,13 @@ pub enum Command {
     Graph(GraphArgs),
     /// Run a workflow (`--dry-run` prints the plan and runs nothing).
     Run(RunArgs),
+    /// Build a workflow incrementally: run only the nodes whose inputs changed.
+    Build(BuildArgs),
+    /// Continue an interrupted `run` or `build`: completed nodes are cache hits.
+    Resume(ResumeArgs),
+    /// Inspect and trim the build cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Print the JSON Schema of the workflow format.
     Schema,
     /// Inspect, retry, export and clear the dead-letter queue of failed map items.
@@ -196,6 +203,66 @@ pub struct RunArgs {
     /// Answer yes to every prompt (accepted for compatibility; prodigy never prompts).
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+    /// Run a standard workflow this many times (the old tool's `-n`; default: the
+    /// workflow's `config.max_iterations`, else 1).
+    #[arg(short = 'n', long = "max-iterations", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_iterations: Option<u32>,
+    /// Settings shared with `build`.
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+/// `prodigy build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// `[WORKFLOW] [TARGET...]`: the workflow file (default `prodigy.yml`), then node ids
+    /// to build with what they need (default: every node). A first word that is not a
+    /// file and does not end in `.yml`/`.yaml` is a target.
+    #[arg(value_name = "WORKFLOW|TARGET")]
+    pub positional: Vec<String>,
+    /// Run every node, cached or not (results are still recorded).
+    #[arg(long)]
+    pub force: bool,
+    /// Print one line per node that will run, saying why.
+    #[arg(long)]
+    pub explain: bool,
+    /// Run nothing: exit 0 when everything is up to date, 1 when work is pending.
+    #[arg(long, conflicts_with_all = ["force", "dry_run"])]
+    pub check: bool,
+    /// Print each node's cache status and run nothing, writing nothing;
+    /// `--dry-run=json` for JSON.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+    pub dry_run: Option<PlanFormat>,
+    /// Exit 4 instead of waiting when another build holds the cache lock.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Settings shared with `run`.
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+/// `prodigy resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The job to continue (default: the newest one that did not finish).
+    pub job: Option<String>,
+    /// The repository (default: the current directory).
+    #[arg(short = 'p', long = "path")]
+    pub path: Option<PathBuf>,
+    /// Nodes running at once (default: what the job used).
+    #[arg(short = 'j', long = "jobs", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Stream every step's output as it runs.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Exit 4 instead of waiting when another build holds the cache lock.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// Settings of a job, shared by `run` and `build`.
+#[derive(Debug, Args)]
+pub struct JobArgs {
     /// Positional arguments for `$ARG` / `$1`..`$9`.
     #[arg(long = "args", value_delimiter = ',')]
     pub args: Vec<String>,
@@ -214,10 +281,6 @@ pub struct RunArgs {
     /// After a failed step, keep running everything that does not depend on it.
     #[arg(long)]
     pub keep_going: bool,
-    /// Run a standard workflow this many times (the old tool's `-n`; default: the
-    /// workflow's `config.max_iterations`, else 1).
-    #[arg(short = 'n', long = "max-iterations", value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_iterations: Option<u32>,
     /// Stream every step's output as it runs (otherwise only failed steps show output).
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -233,6 +296,39 @@ pub struct RunArgs {
     /// Loading options.
     #[command(flatten)]
     pub load: LoadArgs,
+}
+
+/// `prodigy cache ...`: the build cache under `.prodigy/cache/`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries, bytes, and the hit rate of the last build.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The repository (default: the current directory).
+        #[arg(short = 'p', long = "path")]
+        path: Option<PathBuf>,
+    },
+    /// Remove old entries until the cache fits the limits (the last result of every
+    /// node is kept).
+    Gc {
+        /// Keep at most this much: `500M`, `1G`, `2048K`, or bytes.
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// Remove entries older than this: `30d`, `12h`, `90m`.
+        #[arg(long, value_name = "AGE")]
+        max_age: Option<String>,
+        /// The repository (default: the current directory).
+        #[arg(short = 'p', long = "path")]
+        path: Option<PathBuf>,
+    },
+    /// Remove every entry, blob and the index: the next build runs everything.
+    Clean {
+        /// The repository (default: the current directory).
+        #[arg(short = 'p', long = "path")]
+        path: Option<PathBuf>,
+    },
 }
 
 /// Formats of `--dry-run`.

@@ -20,6 +20,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Validate(args) => validate(&args),
         Command::Graph(args) => graph(&args),
         Command::Run(args) => run_workflow(&args),
+        Command::Build(_) | Command::Resume(_) | Command::Cache(_) => Err(Error::Usage {
+            message: "not wired yet".into(),
+        }),
         Command::Schema => schema(),
         Command::Dlq(command) => dlq::run(command),
     }
@@ -150,9 +153,9 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
     if let Some(format) = args.dry_run {
         let plan = compile(
             &args.workflow,
-            &args.load,
-            args.path.as_deref(),
-            args.profile.as_deref(),
+            &args.job.load,
+            args.job.path.as_deref(),
+            args.job.profile.as_deref(),
         )?;
         let text = match format {
             PlanFormat::Text => report::plan::text(&plan),
@@ -160,13 +163,13 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
         };
         return print_stdout(&text);
     }
-    let (_, mut workflow) = load(&args.workflow, &args.load)?;
+    let (_, mut workflow) = load(&args.workflow, &args.job.load)?;
     if let Some(n) = args.max_iterations {
         workflow.max_iterations = n;
     }
-    let root = crate::config::workflow_root(&args.workflow, args.path.as_deref());
-    let params = params(args)?;
-    if let Some(profile) = &args.profile
+    let root = crate::config::workflow_root(&args.workflow, args.job.path.as_deref());
+    let params = params(&args.job)?;
+    if let Some(profile) = &args.job.profile
         && !workflow.profiles.contains_key(profile)
     {
         let known: Vec<&str> = workflow.profiles.keys().map(String::as_str).collect();
@@ -188,20 +191,20 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
         root: &root,
         job_id: crate::config::job_id(&workflow.name),
         retry: None,
-        jobs: args.jobs.map(|j| j as usize),
-        keep_going: args.keep_going,
-        verbose: args.verbose,
-        args: &args.args,
+        jobs: args.job.jobs.map(|j| j as usize),
+        keep_going: args.job.keep_going,
+        verbose: args.job.verbose,
+        args: &args.job.args,
         params: &params,
-        profile: args.profile.as_deref(),
-        summary_json: args.summary_json.as_deref(),
-        events: args.events.as_deref(),
+        profile: args.job.profile.as_deref(),
+        summary_json: args.job.summary_json.as_deref(),
+        events: args.job.events.as_deref(),
         setup_vars: None,
     })
 }
 
 /// `--param K=V` and `--param-file` values; values that parse as JSON keep their type.
-fn params(args: &RunArgs) -> Result<std::collections::BTreeMap<String, serde_json::Value>, Error> {
+fn params(args: &crate::cli::JobArgs) -> Result<std::collections::BTreeMap<String, serde_json::Value>, Error> {
     let mut out = std::collections::BTreeMap::new();
     if let Some(path) = &args.param_file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Usage {
