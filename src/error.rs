@@ -61,6 +61,12 @@ pub enum Error {
     /// The dead-letter queue could not be read or written.
     #[error(transparent)]
     Dlq(#[from] crate::dlq::DlqError),
+    /// The job journal could not be read or written.
+    #[error(transparent)]
+    Journal(#[from] crate::jobs::JournalError),
+    /// The build cache could not be opened (locked, unreadable, bad `inputs:`).
+    #[error(transparent)]
+    Memo(#[from] crate::exec::memo::MemoError),
     /// The command line asks for something that cannot be done.
     #[error("{message}")]
     Usage {
@@ -91,6 +97,12 @@ impl Error {
             Error::Job(_) => ExitCode::WorkflowFailed,
             Error::Dlq(crate::dlq::DlqError::NoSuchJob { .. }) => ExitCode::Invalid,
             Error::Dlq(_) => ExitCode::Environment,
+            Error::Memo(crate::exec::memo::MemoError::Input(
+                crate::cache::InputError::Pattern { .. },
+            )) => ExitCode::Invalid,
+            Error::Memo(_) => ExitCode::Environment,
+            Error::Journal(crate::jobs::JournalError::NoSuchJob(_)) => ExitCode::Invalid,
+            Error::Journal(_) => ExitCode::Environment,
             Error::Load(_) | Error::Invalid { .. } | Error::Usage { .. } => ExitCode::Invalid,
             Error::Write { .. } => ExitCode::Environment,
         }

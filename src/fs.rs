@@ -33,6 +33,20 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Creates `<root>/.prodigy/` (which git-ignores itself with a `.gitignore` of `*`)
+/// and the directory `sub` inside it; returns the latter.
+pub fn state_dir(root: &Path, sub: &str) -> std::io::Result<std::path::PathBuf> {
+    let prodigy = root.join(".prodigy");
+    match std::fs::create_dir(&prodigy) {
+        Ok(()) => write_atomic(&prodigy.join(".gitignore"), b"*\n")?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let dir = prodigy.join(sub);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod exec;
 pub mod fs;
 pub mod graph;
+pub mod jobs;
 pub mod report;
 mod run;
 pub mod suggest;

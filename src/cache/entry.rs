@@ -48,6 +48,9 @@ pub struct ActionEntry {
     pub stderr_blob: Digest,
     /// Variables the node captured, restored on a hit.
     pub captures: BTreeMap<String, serde_json::Value>,
+    /// Facts about captures (`${name.exit_code}`...), restored with them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capture_meta: BTreeMap<String, serde_json::Value>,
     /// Declared output files: path relative to the workflow root -> blob.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "hex_map")]
     pub outputs: BTreeMap<String, Digest>,
@@ -121,6 +124,7 @@ pub(crate) mod fixtures {
             stdout_blob: blob,
             stderr_blob: blob,
             captures: BTreeMap::from([("version".to_string(), serde_json::json!("1.2.3"))]),
+            capture_meta: BTreeMap::new(),
             outputs: BTreeMap::new(),
             patch_blob: None,
             output_digest: Digest([0; 32]),

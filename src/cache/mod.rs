@@ -60,6 +60,8 @@ mod explain;
 pub mod freshness;
 mod gc;
 mod index;
+mod inputs;
+mod key;
 mod lock;
 mod store;
 
@@ -72,6 +74,8 @@ pub use explain::explain;
 pub use freshness::{DirtyReason, Freshness, InputStamp, decide, mtime_ns, stamp_matches};
 pub use gc::GcReport;
 pub use index::{Index, IndexEntry};
+pub use inputs::{InputError, Inputs};
+pub use key::{ACTION_KEY_VERSION, ActionKey, Dependency, dependency};
 pub use lock::CacheLock;
 pub use store::{CacheStats, CacheStore};
 

@@ -96,13 +96,15 @@ impl Recorder {
                 reason.clone(),
                 None,
             ),
-            NodeStatus::Succeeded if self.open.get(&item_id).copied().unwrap_or(false) => (
+            NodeStatus::Succeeded | NodeStatus::Cached if self.open.get(&item_id).copied().unwrap_or(false) => (
                 RecordStatus::Resolved,
                 "resolved".to_string(),
                 "succeeded".to_string(),
                 None,
             ),
-            NodeStatus::Succeeded | NodeStatus::Skipped { .. } => return Ok(()),
+            NodeStatus::Succeeded | NodeStatus::Cached | NodeStatus::Skipped { .. } => {
+                return Ok(());
+            }
         };
         let retryable = match &result.status {
             NodeStatus::Failed(f) => !f.kind.is_fatal(),

@@ -426,6 +426,24 @@ pub fn session_uuid(seed: &str) -> String {
     )
 }
 
+/// `claude --version` of the CLI at `bin`, for cache keys: `unavailable` when it does
+/// not run (a node that then runs fails with its own, clearer error).
+pub fn version(bin: &str) -> String {
+    let spec = super::process::CommandSpec {
+        program: super::process::Program::Argv(vec![bin.to_string(), "--version".to_string()]),
+        cwd: std::env::temp_dir(),
+        env: Vec::new(),
+        clear_env: false,
+        timeout: Some(std::time::Duration::from_secs(30)),
+        grace: std::time::Duration::from_secs(1),
+        max_output: 1 << 16,
+    };
+    super::process::run(&spec, &super::cancel::CancelToken::new(), None)
+        .ok()
+        .and_then(|out| parse_version(&out.stdout))
+        .unwrap_or_else(|| "unavailable".to_string())
+}
+
 /// The version in `claude --version` output (`2.1.197 (Claude Code)` gives `2.1.197`).
 pub fn parse_version(stdout: &str) -> Option<String> {
     let first_line = stdout.lines().map(str::trim).find(|l| !l.is_empty())?;

@@ -27,6 +27,13 @@ pub enum Event {
         /// Its kind.
         kind: NodeKind,
     },
+    /// A node will run, and why (`--explain`).
+    Dirty {
+        /// The node.
+        id: String,
+        /// Why it runs: `input src/a.rs changed`, `not run before`...
+        reason: String,
+    },
     /// A line of output of a running node.
     Output {
         /// The node.

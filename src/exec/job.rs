@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::cancel::CancelToken;
 use super::event::Event;
+use super::memo::Memo;
 use super::outcome::{Failure, FailureKind};
 use super::process::{self, CommandSpec, Program, Termination};
 use super::scheduler::{self, Settings, StopReason};
@@ -47,6 +48,8 @@ pub struct JobOptions<'a> {
     pub job_id: &'a str,
     /// TERM -> KILL grace period.
     pub grace: Duration,
+    /// `prodigy build TARGET...`: only these nodes and what they need.
+    pub targets: Option<&'a [String]>,
 }
 
 /// Why a job could not run at all (failures of nodes are reported as events instead).
@@ -131,12 +134,14 @@ pub fn prepare(
     })
 }
 
-/// Runs a prepared job, sending every event to `sink`.
+/// Runs a prepared job, sending every event to `sink`; `memo` replays and records
+/// cached results.
 pub fn run(
     workflow: &Workflow,
     prepared: Prepared,
     options: &JobOptions,
     cancel: &CancelToken,
+    mut memo: Option<&mut Memo>,
     sink: &mut dyn FnMut(Event),
 ) -> Result<JobOutcome, JobError> {
     let settings = settings(workflow, &prepared, options, cancel);
@@ -155,7 +160,10 @@ pub fn run(
         let mut outcome = JobOutcome::default();
         for iteration in 1..=workflow.max_iterations.max(1) {
             vars.set("workflow.iteration", json!(iteration));
-            let report = scheduler::execute(&plan, &settings, vars, &[], sink);
+            if let Some(memo) = memo.as_deref_mut() {
+                memo.set_iteration(iteration);
+            }
+            let report = scheduler::execute(&plan, &settings, vars, &[], memo.as_deref_mut(), sink);
             outcome = JobOutcome {
                 stopped: report.stopped,
                 map: report.map,
@@ -177,7 +185,14 @@ pub fn run(
         ..settings
     };
     let setup_plan = graph::plan(workflow.clone(), plan_options(Stage::Setup))?;
-    let setup = scheduler::execute(&setup_plan, &setup_settings, vars, &[], sink);
+    let setup = scheduler::execute(
+        &setup_plan,
+        &setup_settings,
+        vars,
+        &[],
+        memo.as_deref_mut(),
+        sink,
+    );
     if setup.stopped.is_some() {
         return Ok(JobOutcome {
             stopped: setup.stopped,
@@ -190,7 +205,7 @@ pub fn run(
     let done: Vec<String> = setup_plan.nodes().map(|(_, n)| n.id.clone()).collect();
     let items = load_items(mr, options, &setup.vars, cancel)?;
     let plan = graph::plan(workflow.clone(), plan_options(Stage::WithItems(&items)))?;
-    let report = scheduler::execute(&plan, &map_settings, setup.vars, &done, sink);
+    let report = scheduler::execute(&plan, &map_settings, setup.vars, &done, memo, sink);
     Ok(JobOutcome {
         stopped: report.stopped,
         map: report.map,
@@ -221,6 +236,7 @@ fn settings<'a>(
         deadline: None,
         agent_timeout: None,
         keep_results: body.contains("map.results"),
+        targets: options.targets,
     }
 }
 
@@ -261,6 +277,7 @@ pub fn retry(
     options: &JobOptions,
     items: &[(usize, Value)],
     cancel: &CancelToken,
+    memo: Option<&mut Memo>,
     sink: &mut dyn FnMut(Event),
 ) -> Result<JobOutcome, JobError> {
     let Body::MapReduce(mr) = &workflow.body else {
@@ -282,7 +299,7 @@ pub fn retry(
         os_env: &options.os_env,
     };
     let plan = graph::plan(workflow.clone(), plan_options)?;
-    let report = scheduler::execute(&plan, &settings, prepared.vars, &[], sink);
+    let report = scheduler::execute(&plan, &settings, prepared.vars, &[], memo, sink);
     Ok(JobOutcome {
         stopped: report.stopped,
         map: report.map,

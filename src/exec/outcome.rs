@@ -138,6 +138,8 @@ impl Cost {
 pub enum NodeStatus {
     /// Every step succeeded (or was allowed to fail).
     Succeeded,
+    /// Not run: the result of an earlier run with the same key was replayed.
+    Cached,
     /// A step failed.
     Failed(Failure),
     /// Not run: a `when` was false, or a dependency failed.

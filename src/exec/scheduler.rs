@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::backoff;
 use super::breaker::Breaker;
+use super::memo::{Lookup, Memo};
 use super::cancel::CancelToken;
 use super::event::Event;
 use super::node::run_node;
@@ -59,6 +60,8 @@ pub struct Settings<'a> {
     pub agent_timeout: Option<Duration>,
     /// Keep every item's result for `${map.results}`.
     pub keep_results: bool,
+    /// `prodigy build TARGET...`: run only these node ids and what they need.
+    pub targets: Option<&'a [String]>,
 }
 
 /// Why a run stopped early.
@@ -98,12 +101,15 @@ pub enum Message {
     },
 }
 
-/// Runs `plan`, skipping the nodes named in `done`; `sink` receives every event.
+/// Runs `plan`, skipping the nodes named in `done`; `sink` receives every event. With
+/// a `memo`, a node whose stored result is fresh is replayed instead of run, and what
+/// runs is recorded.
 pub fn execute(
     plan: &Plan,
     settings: &Settings,
     vars: Vars,
     done: &[String],
+    memo: Option<&mut Memo>,
     sink: &mut dyn FnMut(Event),
 ) -> Report {
     let nodes: Vec<&PlanNode> = plan.nodes().map(|(_, n)| n).collect();
@@ -114,15 +120,20 @@ pub fn execute(
         .map(|(i, _)| plan.dependencies(i).iter().map(|d| position[d]).collect())
         .collect();
     let mut queue = ReadyQueue::new(&deps);
+    let wanted = settings.targets.map(|t| wanted(&nodes, &deps, t));
+    let mut skipped = 0;
     for (pos, node) in nodes.iter().enumerate() {
-        if done.contains(&node.id) {
+        let unwanted = wanted.as_ref().is_some_and(|w| !w[pos]);
+        if done.contains(&node.id) || unwanted {
             queue.mark_done(pos);
+            skipped += 1;
         }
     }
     sink(Event::Planned {
-        nodes: nodes.len() - done.len(),
+        nodes: nodes.len() - skipped,
     });
     let item_total = nodes.iter().filter(|n| n.kind == NodeKind::MapItem).count();
+    let nodes_len = nodes.len();
     let mut co = Coordinator {
         item_total,
         nodes,
@@ -139,6 +150,9 @@ pub fn execute(
         trials: Default::default(),
         started: HashMap::new(),
         waiting: Vec::new(),
+        deps,
+        memo,
+        looked_up: vec![false; nodes_len],
         sink,
     };
     let pool = match rayon::ThreadPoolBuilder::new()
@@ -162,7 +176,7 @@ pub fn execute(
             for (pos, attempt) in co.due_retries() {
                 co.spawn(scope, plan, &tx, pos, attempt);
             }
-            while let Some((pos, attempt)) = co.next_to_start() {
+            while let Some((pos, attempt)) = co.next_to_start(plan) {
                 co.spawn(scope, plan, &tx, pos, attempt);
             }
             if co.queue.is_finished() {
@@ -177,6 +191,23 @@ pub fn execute(
         }
     });
     co.report
+}
+
+/// Which nodes `targets` need: the targets and everything they depend on.
+fn wanted(nodes: &[&PlanNode], deps: &[Vec<usize>], targets: &[String]) -> Vec<bool> {
+    let mut wanted = vec![false; nodes.len()];
+    let mut stack: Vec<usize> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| targets.iter().any(|t| t == &n.id))
+        .map(|(pos, _)| pos)
+        .collect();
+    while let Some(pos) = stack.pop() {
+        if !std::mem::replace(&mut wanted[pos], true) {
+            stack.extend(&deps[pos]);
+        }
+    }
+    wanted
 }
 
 /// Item-level retries: `on_item_failure: retry` (default 3 attempts) or `retry_config`.
@@ -214,6 +245,12 @@ struct Coordinator<'p, 's> {
     /// Items waiting for a retry: (when, position).
     waiting: Vec<(Instant, usize)>,
     item_total: usize,
+    /// Each node's dependencies, by position.
+    deps: Vec<Vec<usize>>,
+    /// The build cache, when results are cached.
+    memo: Option<&'s mut Memo>,
+    /// Nodes the cache has decided (a node is asked once, however often it is peeked).
+    looked_up: Vec<bool>,
     sink: &'s mut dyn FnMut(Event),
 }
 
@@ -223,10 +260,18 @@ impl<'p> Coordinator<'p, '_> {
         self.queue.running() - self.waiting.len()
     }
 
-    /// The next node to start, rejecting map items while the circuit is open.
-    fn next_to_start(&mut self) -> Option<(usize, u32)> {
+    /// The next node to start, replaying cached nodes and rejecting map items while the
+    /// circuit is open.
+    fn next_to_start(&mut self, plan: &Plan) -> Option<(usize, u32)> {
         while self.busy() < self.settings.jobs.max(1) {
             let pos = self.queue.peek_ready()?;
+            if !std::mem::replace(&mut self.looked_up[pos], true)
+                && let Some((result, vars)) = self.lookup(plan, pos)
+            {
+                self.queue.pop_ready();
+                self.finish_cached(pos, result, vars);
+                continue;
+            }
             let now = Instant::now();
             if self.nodes[pos].kind == NodeKind::MapItem
                 && let Some(breaker) = self.breaker.as_mut()
@@ -247,6 +292,37 @@ impl<'p> Coordinator<'p, '_> {
             return Some((pos, 1));
         }
         None
+    }
+
+    /// Asks the cache about a ready node: its replayed result, or `None` to run it.
+    fn lookup(&mut self, plan: &Plan, pos: usize) -> Option<(NodeResult, Option<Vars>)> {
+        let memo = self.memo.as_mut()?;
+        let node = self.nodes[pos];
+        let deps: Vec<&str> = self.deps[pos]
+            .iter()
+            .map(|&d| self.nodes[d].id.as_str())
+            .collect();
+        match memo.lookup(plan, node, &deps) {
+            Lookup::Hit(result, vars) => Some((result, vars)),
+            Lookup::Run(reason) => {
+                if let Some(reason) = reason {
+                    (self.sink)(Event::Dirty {
+                        id: node.id.clone(),
+                        reason: reason.to_string(),
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// Finishes a node replayed from the cache.
+    fn finish_cached(&mut self, pos: usize, result: NodeResult, vars: Option<Vars>) {
+        if self.nodes[pos].kind == NodeKind::MapItem {
+            self.finish_item(pos, result);
+        } else {
+            self.finish(pos, result, vars);
+        }
     }
 
     fn spawn<'scope>(
@@ -355,6 +431,9 @@ impl<'p> Coordinator<'p, '_> {
             self.finish_item(pos, result);
             return;
         }
+        if let Some(memo) = self.memo.as_mut() {
+            memo.record(node, &result, vars.as_ref());
+        }
         let cancelled = is_cancelled(&result);
         let failed = matches!(result.status, NodeStatus::Failed(_)) || cancelled;
         if let Some(v) = vars.filter(|_| !failed) {
@@ -427,6 +506,9 @@ impl<'p> Coordinator<'p, '_> {
     /// Records a map item's final result.
     fn finish_item(&mut self, pos: usize, mut result: NodeResult) {
         let node = self.nodes[pos];
+        if let Some(memo) = self.memo.as_mut() {
+            memo.record(node, &result, None);
+        }
         let failed = matches!(result.status, NodeStatus::Failed(_));
         let attempt = self.attempts.get(&pos).copied().unwrap_or(1);
         if failed && self.settings.policy.on_item_failure == ItemFailure::Skip {
@@ -448,6 +530,7 @@ impl<'p> Coordinator<'p, '_> {
         if let Work::Item { index, .. } = &node.work {
             self.report.map.record(&node.id, *index, &result);
         }
+
         let cancelled = is_cancelled(&result);
         self.queue.finish(
             pos,

@@ -43,7 +43,7 @@ impl MapTally {
     pub fn record(&mut self, id: &str, index: usize, result: &NodeResult) {
         self.total += 1;
         let (status, error) = match &result.status {
-            NodeStatus::Succeeded => {
+            NodeStatus::Succeeded | NodeStatus::Cached => {
                 self.successful += 1;
                 ("success", None)
             }

@@ -113,6 +113,41 @@ impl Vars {
         )
     }
 
+    /// The variables and their facts, as stored in a cache entry (without `env`).
+    pub fn captures(&self) -> (BTreeMap<String, Value>, BTreeMap<String, Value>) {
+        let values = self
+            .values
+            .iter()
+            .filter(|(k, _)| *k != "env")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let meta = self
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::Object(v.clone().into_iter().collect())))
+            .collect();
+        (values, meta)
+    }
+
+    /// Variables restored from a cache entry's captures (see [`Vars::captures`]).
+    pub fn from_captures(values: &BTreeMap<String, Value>, meta: &BTreeMap<String, Value>) -> Vars {
+        let meta = meta
+            .iter()
+            .map(|(k, v)| {
+                let fields = v
+                    .as_object()
+                    .map(|o| o.iter().map(|(f, x)| (f.clone(), x.clone())).collect())
+                    .unwrap_or_default();
+                (k.clone(), fields)
+            })
+            .collect();
+        Vars {
+            values: values.clone(),
+            meta,
+            ..Vars::default()
+        }
+    }
+
     /// Sets every root of a JSON object made by `to_json`.
     pub fn set_all(&mut self, json: &Value) {
         if let Value::Object(map) = json {

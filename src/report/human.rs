@@ -83,6 +83,10 @@ impl Reporter {
                 }
             }
             Event::ItemAttempt { .. } | Event::SetupFinished { .. } => {}
+            Event::Dirty { id, reason } => {
+                let text = format!("{} {id}: {}", self.verb("Dirty", 35), self.masker.mask(&reason));
+                self.line(&text);
+            }
             Event::NodeStarted { id, kind } => {
                 if kind != NodeKind::MapItem {
                     self.flush_failures();
@@ -143,6 +147,7 @@ impl Reporter {
         let secs = result.duration.as_secs_f64();
         let text = match &result.status {
             NodeStatus::Succeeded => format!("{} {id} [{secs:.2}s]", self.verb("Ran", 32)),
+            NodeStatus::Cached => format!("{} {id}", self.verb("Cached", 36)),
             NodeStatus::Failed(f) => format!(
                 "{} {id} [{secs:.2}s]: {}",
                 self.verb("Failed", 31),
@@ -271,6 +276,9 @@ impl Reporter {
             }
             Event::NodeStarted { id, kind } => {
                 serde_json::json!({"event": "node_started", "node": id, "kind": kind})
+            }
+            Event::Dirty { id, reason } => {
+                serde_json::json!({"event": "node_dirty", "node": id, "reason": reason})
             }
             Event::Output { id, stream, line } => {
                 serde_json::json!({"event": "output", "node": id, "stream": if *stream == Stream::Stderr { "stderr" } else { "stdout" }, "line": self.masker.mask(line)})

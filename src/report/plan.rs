@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use super::graph::label;
-use crate::graph::{NodeKind, Plan};
+use crate::exec::memo::CacheStatus;
+use crate::graph::{NodeKind, Plan, PlanNode};
 
 /// One line per node in run order, then a count by kind. Nothing is run.
 pub fn text(plan: &Plan) -> String {
@@ -44,3 +45,56 @@ pub fn text(plan: &Plan) -> String {
     );
     out
 }
+/// The `build --dry-run` plan: each node's cache status and why, then the counts.
+pub fn build_text(plan: &Plan, rows: &[(&PlanNode, &CacheStatus)]) -> String {
+    let width = rows.iter().map(|(n, _)| n.id.len()).max().unwrap_or(0);
+    let mut out = format!(
+        "Build plan for workflow `{}` (dry run: nothing is executed)\n",
+        plan.workflow().name
+    );
+    let mut counts = [0usize; 3];
+    for (node, status) in rows {
+        let slot = match status {
+            CacheStatus::Cached => 0,
+            CacheStatus::Dirty(_) => 1,
+            CacheStatus::Pending(_) => 2,
+        };
+        counts[slot] += 1;
+        let why = status.reason().map(|r| format!(": {r}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<7}  {:<width$}  {}{why}",
+            status.word(),
+            node.id,
+            label(plan, node)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} cached, {} dirty, {} pending",
+        super::plural(rows.len(), "node"),
+        counts[0],
+        counts[1],
+        counts[2]
+    );
+    out
+}
+
+/// `build --dry-run=json`: the graph JSON with each node's `cache` status and reason.
+pub fn build_json(plan: &Plan, rows: &[(&PlanNode, &CacheStatus)]) -> serde_json::Value {
+    let mut value = super::graph::json(plan);
+    let status: std::collections::HashMap<&str, &CacheStatus> =
+        rows.iter().map(|(n, s)| (n.id.as_str(), *s)).collect();
+    if let Some(nodes) = value["nodes"].as_array_mut() {
+        nodes.retain(|n| n["id"].as_str().is_some_and(|id| status.contains_key(id)));
+        for node in nodes {
+            let Some(s) = node["id"].as_str().and_then(|id| status.get(id)) else {
+                continue;
+            };
+            node["cache"] = serde_json::json!({"status": s.word(), "reason": s.reason()});
+        }
+    }
+    value["node_count"] = serde_json::json!(rows.len());
+    value
+}
+

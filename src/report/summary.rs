@@ -42,6 +42,7 @@ impl NodeRecord {
     pub fn new(id: &str, kind: NodeKind, result: &NodeResult, masker: &Masker) -> Self {
         let (status, error_kind, message, exit_code) = match &result.status {
             NodeStatus::Succeeded => ("succeeded", None, None, None),
+            NodeStatus::Cached => ("cached", None, None, None),
             NodeStatus::Failed(f) => (
                 "failed",
                 Some(f.kind),
@@ -174,6 +175,7 @@ impl Summary {
             cost.add(&n.cost);
             match n.status {
                 "succeeded" => counts.ran += 1,
+                "cached" => counts.cached += 1,
                 "failed" => counts.failed += 1,
                 "skipped" => counts.skipped += 1,
                 _ => counts.cancelled += 1,

@@ -269,5 +269,11 @@ fn retry(
         summary_json: None,
         events: None,
         setup_vars: context.get("setup_vars"),
+        cache: super::job::CacheRequest {
+            mode: crate::exec::memo::CacheMode::Record,
+            explain: false,
+            wait: true,
+            targets: None,
+        },
     })
 }

@@ -11,6 +11,7 @@ use crate::dlq::recorder::Recorder;
 use crate::error::{Error, ExitCode};
 use crate::exec::cancel::CancelToken;
 use crate::exec::job::{self, JobOptions};
+use crate::exec::memo::{CacheMode, Memo, MemoSetup};
 use crate::exec::scheduler::StopReason;
 use crate::exec::signals;
 use crate::graph::NodeKind;
@@ -49,6 +50,20 @@ pub struct JobRequest<'a> {
     pub events: Option<&'a Path>,
     /// For `dlq retry`: the variables the job's setup captured.
     pub setup_vars: Option<&'a serde_json::Value>,
+    /// What the job does with the build cache.
+    pub cache: CacheRequest<'a>,
+}
+
+/// The build cache settings of a job.
+pub struct CacheRequest<'a> {
+    /// Record only (`run`), or replay fresh results (`build`).
+    pub mode: CacheMode,
+    /// `--explain`: say why each node runs.
+    pub explain: bool,
+    /// Wait for the cache lock (`--no-wait` turns this off).
+    pub wait: bool,
+    /// `TARGET...`.
+    pub targets: Option<&'a [String]>,
 }
 
 /// Runs the job and returns its exit code.
@@ -67,6 +82,7 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         os_env: std::sync::Arc::clone(&env.os_env),
         job_id: &request.job_id,
         grace: std::time::Duration::from_secs(2),
+        targets: request.cache.targets,
     };
     let cancel = CancelToken::new();
     signals::cancel_on_signals(&cancel).map_err(|source| Error::Write {
@@ -93,13 +109,17 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
     };
     let mut reporter = Reporter::new(style, masker.clone(), &request.job_id, events);
     let mut recorder = recorder(&request, masker)?;
+    let mut memo = open_memo(&request, &env)?;
+    for warning in memo.take_warnings() {
+        reporter.line(&format!("warning: {warning}"));
+    }
     if workflow.isolation == Isolation::Worktree {
         reporter.line("warning: worktree isolation is not implemented yet; steps run in place in the workflow root (set `isolation: none` to silence this)");
     }
-    let verb = if request.retry.is_some() {
-        "Retrying DLQ items of"
-    } else {
-        "Running"
+    let verb = match (&request.retry, request.cache.mode) {
+        (Some(_), _) => "Retrying DLQ items of",
+        (None, CacheMode::Build { .. }) => "Building",
+        (None, CacheMode::Record) => "Running",
     };
     reporter.line(&format!(
         "{verb} workflow `{}` (job {})",
@@ -115,9 +135,30 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         reporter.handle(event);
     };
     let outcome = match &request.retry {
-        Some(items) => job::retry(workflow, prepared, &options, items, &cancel, &mut sink)?,
-        None => job::run(workflow, prepared, &options, &cancel, &mut sink)?,
+        Some(items) => job::retry(
+            workflow,
+            prepared,
+            &options,
+            items,
+            &cancel,
+            Some(&mut memo),
+            &mut sink,
+        )?,
+        None => job::run(
+            workflow,
+            prepared,
+            &options,
+            &cancel,
+            Some(&mut memo),
+            &mut sink,
+        )?,
     };
+    if let Err(e) = memo.finish() {
+        reporter.line(&format!("warning: the build cache could not be updated: {e}"));
+    }
+    for note in memo.notes.iter().chain(&memo.take_warnings()) {
+        reporter.line(&format!("warning: {note}"));
+    }
     if request.retry.is_none()
         && let Some(recorder) = recorder.as_ref()
         && let Err(e) = recorder.record_total(outcome.map.planned)
@@ -154,6 +195,41 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         })?;
     }
     Ok(code)
+}
+
+/// Opens the build cache for the job, waiting for another build's lock with a message.
+fn open_memo(request: &JobRequest, env: &Env) -> Result<Memo, Error> {
+    let state_root = crate::config::state_root(request.root);
+    let workflow_file = std::path::absolute(request.workflow_path)
+        .ok()
+        .zip(std::path::absolute(request.root).ok())
+        .and_then(|(file, root)| file.strip_prefix(root).ok().map(Path::to_path_buf));
+    let setup = MemoSetup {
+        root: request.root,
+        state_root: &state_root,
+        workflow: request.workflow,
+        workflow_file,
+        profile: request.profile,
+        os_env: &env.os_env,
+        arguments: serde_json::json!({
+            "args": request.args,
+            "params": request.params,
+            "name": request.workflow.name,
+        }),
+        claude_bin: &env.claude_bin,
+        mode: request.cache.mode,
+    };
+    let mut on_wait = |pid: Option<u32>| {
+        let holder = pid.map_or_else(String::new, |p| format!(" (pid {p})"));
+        crate::report::eprint(&format!(
+            "waiting for the build cache lock held by another prodigy process{holder}...\n"
+        ));
+    };
+    let mut memo = Memo::open(setup, request.cache.wait, &mut on_wait)?;
+    if request.cache.explain {
+        memo.explain_reasons();
+    }
+    Ok(memo)
 }
 
 /// The job's status word and exit code: interrupted (130); a failed step or a stop

@@ -1,5 +1,6 @@
 //! Turns the parsed command line into work: one function per subcommand.
 
+mod build;
 mod dlq;
 mod job;
 
@@ -20,7 +21,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Validate(args) => validate(&args),
         Command::Graph(args) => graph(&args),
         Command::Run(args) => run_workflow(&args),
-        Command::Build(_) | Command::Resume(_) | Command::Cache(_) => Err(Error::Usage {
+        Command::Build(args) => build::build(&args),
+        Command::Resume(args) => build::resume(&args),
+        Command::Cache(_) => Err(Error::Usage {
             message: "not wired yet".into(),
         }),
         Command::Schema => schema(),
@@ -163,43 +166,15 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
         };
         return print_stdout(&text);
     }
-    let (_, mut workflow) = load(&args.workflow, &args.job.load)?;
-    if let Some(n) = args.max_iterations {
-        workflow.max_iterations = n;
-    }
-    let root = crate::config::workflow_root(&args.workflow, args.job.path.as_deref());
-    let params = params(&args.job)?;
-    if let Some(profile) = &args.job.profile
-        && !workflow.profiles.contains_key(profile)
-    {
-        let known: Vec<&str> = workflow.profiles.keys().map(String::as_str).collect();
-        let message = match crate::suggest::suggest(profile, known.iter().copied()) {
-            _ if known.is_empty() => {
-                format!("no profile `{profile}`: the workflow defines no `profiles:`")
-            }
-            Some(s) => format!("no profile `{profile}` in the workflow; did you mean `{s}`?"),
-            None => format!(
-                "no profile `{profile}` in the workflow (profiles: {})",
-                known.join(", ")
-            ),
-        };
-        return Err(Error::Usage { message });
-    }
-    job::execute(job::JobRequest {
-        workflow: &workflow,
+    build::start(build::Start {
         workflow_path: &args.workflow,
-        root: &root,
-        job_id: crate::config::job_id(&workflow.name),
-        retry: None,
-        jobs: args.job.jobs.map(|j| j as usize),
-        keep_going: args.job.keep_going,
-        verbose: args.job.verbose,
-        args: &args.job.args,
-        params: &params,
-        profile: args.job.profile.as_deref(),
-        summary_json: args.job.summary_json.as_deref(),
-        events: args.job.events.as_deref(),
-        setup_vars: None,
+        job: &args.job,
+        max_iterations: args.max_iterations,
+        mode: crate::exec::memo::CacheMode::Record,
+        explain: false,
+        wait: true,
+        targets: Vec::new(),
+        job_id: None,
     })
 }
 
