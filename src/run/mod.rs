@@ -1,5 +1,6 @@
 //! Turns the parsed command line into work: one function per subcommand.
 
+mod cache;
 mod dlq;
 mod job;
 
@@ -20,9 +21,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Validate(args) => validate(&args),
         Command::Graph(args) => graph(&args),
         Command::Run(args) => run_workflow(&args),
-        Command::Build(_) | Command::Resume(_) | Command::Cache(_) => Err(Error::Usage {
+        Command::Build(_) | Command::Resume(_) => Err(Error::Usage {
             message: "not wired yet".into(),
         }),
+        Command::Cache(command) => cache::run(command),
         Command::Schema => schema(),
         Command::Dlq(command) => dlq::run(command),
     }
