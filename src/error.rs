@@ -67,6 +67,9 @@ pub enum Error {
     /// The build cache could not be opened (locked, unreadable, bad `inputs:`).
     #[error(transparent)]
     Memo(#[from] crate::exec::memo::MemoError),
+    /// The build cache could not be read or written, or its lock could not be taken.
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
     /// The command line asks for something that cannot be done.
     #[error("{message}")]
     Usage {
@@ -103,8 +106,36 @@ impl Error {
             Error::Memo(_) => ExitCode::Environment,
             Error::Journal(crate::jobs::JournalError::NoSuchJob(_)) => ExitCode::Invalid,
             Error::Journal(_) => ExitCode::Environment,
+            Error::Cache(_) => ExitCode::Environment,
             Error::Load(_) | Error::Invalid { .. } | Error::Usage { .. } => ExitCode::Invalid,
             Error::Write { .. } => ExitCode::Environment,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::cache::CacheError;
+
+    #[test]
+    fn cache_errors_and_a_held_cache_lock_are_environment_errors() {
+        let io = Error::from(CacheError::Io {
+            path: PathBuf::from(".prodigy/cache/index.bin"),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+        let locked = Error::from(CacheError::Locked {
+            path: PathBuf::from(".prodigy/cache/.lock"),
+            holder_pid: Some(42),
+        });
+        assert_eq!(io.exit_code(), ExitCode::Environment);
+        assert_eq!(locked.exit_code(), ExitCode::Environment);
+        assert_eq!(ExitCode::Environment.code(), 4);
+        let usage = Error::Usage {
+            message: "bad".into(),
+        };
+        assert_eq!(usage.exit_code().code(), 2);
     }
 }

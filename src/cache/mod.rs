@@ -19,6 +19,7 @@
 //! blobs/<2 hex>/<62 hex>     stdout, stderr, output files, patches; named by blake3
 //! entries/<2 hex>/<key>.json one ActionEntry per node key (full key JSON inside)
 //! index.bin                  node id -> last run: key, output, status, input stamps
+//! last-run.json              hits and runs of the last build (`prodigy cache stats`)
 //! ```
 //!
 //! * **Blobs** are immutable and deduplicated: a put of existing content writes nothing.
@@ -50,8 +51,9 @@
 //!
 //! Neighbours: `store.rs` (blobs, entries, stats, clean), `index.rs` and `codec.rs` (the
 //! index file), `digest.rs` (hex on disk), `entry.rs` (`ActionEntry`),
-//! `lock.rs` (`.lock`), `gc.rs` (size and age limits), `freshness.rs` (fresh or dirty,
-//! and why), `explain.rs` (the one-line diff of two keys).
+//! `lock.rs` (`.lock`), `gc.rs` (size and age limits), `last_run.rs` (the last build's
+//! hit rate), `freshness.rs` (fresh or dirty, and why), `explain.rs` (the one-line diff
+//! of two keys).
 
 mod codec;
 mod digest;
@@ -62,6 +64,7 @@ mod gc;
 mod index;
 mod inputs;
 mod key;
+mod last_run;
 mod lock;
 mod store;
 
@@ -76,10 +79,11 @@ pub use gc::GcReport;
 pub use index::{Index, IndexEntry};
 pub use inputs::{InputError, Inputs};
 pub use key::{ACTION_KEY_VERSION, ActionKey, Dependency, dependency};
+pub use last_run::LastRun;
 pub use lock::CacheLock;
 pub use store::{CacheStats, CacheStore};
 
-/// The version of every cache file (entries and the index). Bump on incompatible
+/// The version of every cache file (entries, the index, `last-run.json`). Bump on incompatible
 /// changes: readers treat files of another version as misses, never as errors.
 pub const CACHE_SCHEMA_VERSION: u32 = 1;
 

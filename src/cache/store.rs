@@ -140,7 +140,8 @@ impl CacheStore {
         Ok(stats)
     }
 
-    /// Removes every entry, blob and the index (not the lock); returns what was there.
+    /// Removes every entry, blob, the index and `last-run.json` (not the lock); returns
+    /// what was there.
     pub fn clean(&self, lock: &CacheLock) -> Result<CacheStats, CacheError> {
         debug_assert_eq!(lock.path(), self.dir.join(".lock"));
         let stats = self.stats()?;
@@ -153,9 +154,11 @@ impl CacheStore {
         }
         let index = self.index_path();
         match std::fs::remove_file(&index) {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(io_error(&index, e)),
-            _ => Ok(stats),
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io_error(&index, e)),
+            _ => {}
         }
+        self.remove_last_run(lock)?;
+        Ok(stats)
     }
 
     /// `blobs/<2 hex>/<62 hex>`.

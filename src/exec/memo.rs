@@ -384,11 +384,21 @@ impl Memo {
         }
     }
 
-    /// Records the tree the job ends with, so that the next build knows its own changes.
-    pub fn finish(&mut self) -> Result<(), MemoError> {
+    /// Records the tree the job ends with (so that the next build knows its own
+    /// changes) and what the job did with the cache (`cache stats`).
+    pub fn finish(&mut self, job_id: &str) -> Result<(), MemoError> {
         let Some(lock) = &self.lock else {
             return Ok(());
         };
+        let last_run = crate::cache::LastRun {
+            schema_version: crate::cache::CACHE_SCHEMA_VERSION,
+            job_id: job_id.to_string(),
+            finished_at: Utc::now(),
+            hits: self.tally.hits,
+            ran: self.tally.ran,
+            not_cached: self.tally.not_cached,
+        };
+        self.store.save_last_run(&last_run, lock)?;
         let end = repo_change::tree_digest(&self.root, &self.exclude)?;
         let Some(start) = crate::cache::parse_hex(&self.tree.digest) else {
             return Ok(());

@@ -1,5 +1,6 @@
 //! Everything prodigy prints: diagnostics, graphs, plans and summaries.
 
+pub mod cache;
 pub mod diagnostic;
 pub mod dlq;
 pub mod graph;

@@ -153,7 +153,7 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
             &mut sink,
         )?,
     };
-    if let Err(e) = memo.finish() {
+    if let Err(e) = memo.finish(&request.job_id) {
         reporter.line(&format!("warning: the build cache could not be updated: {e}"));
     }
     for note in memo.notes.iter().chain(&memo.take_warnings()) {

@@ -1,6 +1,7 @@
 //! Turns the parsed command line into work: one function per subcommand.
 
 mod build;
+mod cache;
 mod dlq;
 mod job;
 
@@ -23,9 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Run(args) => run_workflow(&args),
         Command::Build(args) => build::build(&args),
         Command::Resume(args) => build::resume(&args),
-        Command::Cache(_) => Err(Error::Usage {
-            message: "not wired yet".into(),
-        }),
+        Command::Cache(command) => cache::run(command),
         Command::Schema => schema(),
         Command::Dlq(command) => dlq::run(command),
     }
