@@ -19,6 +19,7 @@ pub mod node;
 pub mod outcome;
 pub mod process;
 pub mod queue;
+pub mod repo_change;
 pub mod scheduler;
 pub mod signals;
 pub mod step;
