@@ -161,7 +161,11 @@ impl Journal {
             let path = path.to_path_buf();
             move |source| JournalError::Io { path, source }
         };
-        let root = self.dir.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+        let root = self
+            .dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
         crate::fs::state_dir(root, "jobs").map_err(io(&self.dir))?;
         let path = self.path(&record.job_id);
         let mut text = serde_json::to_string_pretty(record).unwrap_or_default();
@@ -171,11 +175,15 @@ impl Journal {
 
     /// The job `id`.
     pub fn load(&self, id: &str) -> Result<JobRecord, JournalError> {
-        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let valid = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         let path = self.path(id);
         match std::fs::read(&path) {
-            Ok(bytes) if valid => serde_json::from_slice(&bytes)
-                .map_err(|_| JournalError::NoSuchJob(id.to_string())),
+            Ok(bytes) if valid => {
+                serde_json::from_slice(&bytes).map_err(|_| JournalError::NoSuchJob(id.to_string()))
+            }
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(JournalError::Io { path, source: e })
             }

@@ -7,6 +7,8 @@ mod support;
 
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/build.rs"]
+mod build;
 #[path = "cli/cache_cmd.rs"]
 mod cache_cmd;
 #[path = "cli/dry_run.rs"]

@@ -155,7 +155,11 @@ fn expand_one(root: &Path, pattern: &str) -> Result<Vec<String>, InputError> {
     let matcher = glob(pattern)?;
     let start: PathBuf = Path::new(pattern)
         .components()
-        .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[', '{']))
+        .take_while(|c| {
+            !c.as_os_str()
+                .to_string_lossy()
+                .contains(['*', '?', '[', '{'])
+        })
         .collect();
     walk(root, &start, &mut |rel| matcher.is_match(rel), &mut files);
     files.sort();
@@ -252,15 +256,11 @@ mod tests {
         let inputs = Inputs::new(dir.path(), &stamps);
         assert!(inputs.unchanged(&stamps));
         std::fs::write(dir.path().join("a.txt"), "one").unwrap();
-        let (touched, _) = Inputs::new(dir.path(), &stamps)
-            .resolve(&patterns)
-            .unwrap();
+        let (touched, _) = Inputs::new(dir.path(), &stamps).resolve(&patterns).unwrap();
         assert_eq!(touched, first, "rewriting the same bytes changes nothing");
         std::fs::write(dir.path().join("a.txt"), "two").unwrap();
         assert!(!inputs.unchanged(&stamps));
-        let (edited, _) = Inputs::new(dir.path(), &stamps)
-            .resolve(&patterns)
-            .unwrap();
+        let (edited, _) = Inputs::new(dir.path(), &stamps).resolve(&patterns).unwrap();
         assert_ne!(edited, first);
     }
 

@@ -105,9 +105,7 @@ mod tests {
             (Box::new(|k| k.item = Some("i".into())), "item changed"),
             (Box::new(|k| k.arguments = "a2".into()), "arguments changed"),
             (
-                Box::new(|k| {
-                    k.inputs = Some(BTreeMap::from([("src/a.rs".into(), "ab".into())]))
-                }),
+                Box::new(|k| k.inputs = Some(BTreeMap::from([("src/a.rs".into(), "ab".into())]))),
                 "input src/a.rs changed",
             ),
             (

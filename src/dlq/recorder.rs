@@ -20,6 +20,16 @@ pub struct Recorder {
     base: HashMap<String, u32>,
     /// Items with a failed or cancelled record, which a success must resolve.
     open: HashMap<String, bool>,
+    /// Items of earlier jobs' DLQs that this job runs again (`dlq` nodes), by their
+    /// JSON: their records continue under the job and item id they have there.
+    carried: HashMap<String, Carried>,
+}
+
+/// Where the records of a carried item go.
+struct Carried {
+    job_id: String,
+    item_id: String,
+    attempts: u32,
 }
 
 impl Recorder {
@@ -44,7 +54,23 @@ impl Recorder {
             masker,
             base,
             open,
+            carried: HashMap::new(),
         })
+    }
+
+    /// Items from earlier jobs' DLQs that this job runs again: a success resolves them
+    /// in their job, a failure adds to their history there.
+    pub fn carry(&mut self, items: &[super::DlqItem]) {
+        for item in items.iter().filter(|i| i.job_id != self.job_id) {
+            self.carried.insert(
+                item.item.to_string(),
+                Carried {
+                    job_id: item.job_id.clone(),
+                    item_id: item.item_id.clone(),
+                    attempts: item.latest().attempt,
+                },
+            );
+        }
     }
 
     /// Records how many items the job's map had, for the failure rate of `dlq stats`.
@@ -82,7 +108,17 @@ impl Recorder {
         else {
             return Ok(());
         };
-        let item_id = id.strip_prefix("map/").unwrap_or(id).to_string();
+        let own = id.strip_prefix("map/").unwrap_or(id).to_string();
+        let carried = self.carried.get(&item.to_string());
+        let (job_id, item_id, base, open) = match carried {
+            Some(c) => (c.job_id.clone(), c.item_id.clone(), c.attempts, true),
+            None => (
+                self.job_id.clone(),
+                own.clone(),
+                self.base.get(&own).copied().unwrap_or(0),
+                self.open.get(&own).copied().unwrap_or(false),
+            ),
+        };
         let (status, kind, message, exit_code) = match &result.status {
             NodeStatus::Failed(f) => (
                 RecordStatus::Failed,
@@ -96,7 +132,7 @@ impl Recorder {
                 reason.clone(),
                 None,
             ),
-            NodeStatus::Succeeded | NodeStatus::Cached if self.open.get(&item_id).copied().unwrap_or(false) => (
+            NodeStatus::Succeeded | NodeStatus::Cached if open => (
                 RecordStatus::Resolved,
                 "resolved".to_string(),
                 "succeeded".to_string(),
@@ -110,8 +146,8 @@ impl Recorder {
             NodeStatus::Failed(f) => !f.kind.is_fatal(),
             _ => true,
         };
-        let base = self.base.get(&item_id).copied().unwrap_or(0);
         let record = self.record_of(
+            &job_id,
             &item_id,
             *index,
             item,
@@ -124,7 +160,11 @@ impl Recorder {
             result,
             retryable,
         );
-        self.open.insert(item_id, status.in_dlq());
+        if carried.is_none() {
+            self.open.insert(item_id, status.in_dlq());
+        } else if status == RecordStatus::Resolved {
+            self.carried.remove(&item.to_string());
+        }
         self.store.append(&[record])
     }
 
@@ -134,6 +174,7 @@ impl Recorder {
     )]
     fn record_of(
         &self,
+        job_id: &str,
         item_id: &str,
         index: usize,
         item: &serde_json::Value,
@@ -151,7 +192,7 @@ impl Recorder {
             finished_at - chrono::Duration::from_std(result.duration).unwrap_or_default();
         DlqRecord {
             schema_version: DLQ_SCHEMA_VERSION,
-            job_id: self.job_id.clone(),
+            job_id: job_id.to_string(),
             item_id: item_id.to_string(),
             item: item.clone(),
             item_index: index,
@@ -165,7 +206,7 @@ impl Recorder {
             started_at,
             finished_at,
             duration_ms: result.duration.as_millis() as u64,
-            correlation_id: format!("{}/map/{item_id}", self.job_id),
+            correlation_id: format!("{job_id}/map/{item_id}"),
             retryable,
         }
     }

@@ -50,6 +50,8 @@ pub struct JobOptions<'a> {
     pub grace: Duration,
     /// `prodigy build TARGET...`: only these nodes and what they need.
     pub targets: Option<&'a [String]>,
+    /// Items (as JSON text) in the workflow's DLQ: their nodes run as `dlq` nodes.
+    pub dlq_items: &'a std::collections::HashSet<String>,
 }
 
 /// Why a job could not run at all (failures of nodes are reported as events instead).
@@ -204,7 +206,8 @@ pub fn run(
     });
     let done: Vec<String> = setup_plan.nodes().map(|(_, n)| n.id.clone()).collect();
     let items = load_items(mr, options, &setup.vars, cancel)?;
-    let plan = graph::plan(workflow.clone(), plan_options(Stage::WithItems(&items)))?;
+    let mut plan = graph::plan(workflow.clone(), plan_options(Stage::WithItems(&items)))?;
+    plan.mark_dlq(|item| options.dlq_items.contains(&item.to_string()));
     let report = scheduler::execute(&plan, &map_settings, setup.vars, &done, memo, sink);
     Ok(JobOutcome {
         stopped: report.stopped,

@@ -200,7 +200,11 @@ impl Memo {
         Ok(memo)
     }
 
-    fn new(setup: MemoSetup, store: CacheStore, lock: Option<CacheLock>) -> Result<Memo, MemoError> {
+    fn new(
+        setup: MemoSetup,
+        store: CacheStore,
+        lock: Option<CacheLock>,
+    ) -> Result<Memo, MemoError> {
         let index = store.load_index()?;
         let prefix = format!("{}/", setup.workflow.name);
         let exclude: Vec<PathBuf> = setup.workflow_file.into_iter().collect();
@@ -379,8 +383,17 @@ impl Memo {
         if self.lock.is_none() {
             return;
         }
-        if let Err(e) = self.store_result(node, result, (key, digest), captures, change, output, running.stamps) {
-            self.notes.push(format!("{}: result not cached: {e}", node.id));
+        if let Err(e) = self.store_result(
+            node,
+            result,
+            (key, digest),
+            captures,
+            change,
+            output,
+            running.stamps,
+        ) {
+            self.notes
+                .push(format!("{}: result not cached: {e}", node.id));
         }
     }
 
@@ -418,10 +431,16 @@ impl Memo {
 
     fn not_cached(&mut self, node: &PlanNode, why: &str) {
         self.tally.not_cached += 1;
-        self.notes.push(format!("{}: result not cached: {why}", node.id));
+        self.notes
+            .push(format!("{}: result not cached: {why}", node.id));
     }
 
-    fn remember(&mut self, node: &PlanNode, key: Option<(ActionKey, Digest)>, stamps: Vec<InputStamp>) {
+    fn remember(
+        &mut self,
+        node: &PlanNode,
+        key: Option<(ActionKey, Digest)>,
+        stamps: Vec<InputStamp>,
+    ) {
         let before = match node.kind {
             NodeKind::Step | NodeKind::Reduce if self.lock.is_some() => {
                 repo_change::capture(&self.root).ok().flatten()
@@ -439,7 +458,10 @@ impl Memo {
     }
 
     /// The node's key, digest and input stamps; `None` for `cache: false`.
-    #[expect(clippy::type_complexity, reason = "a private triple used by lookup only")]
+    #[expect(
+        clippy::type_complexity,
+        reason = "a private triple used by lookup only"
+    )]
     fn key(
         &mut self,
         plan: &Plan,
@@ -467,8 +489,10 @@ impl Memo {
         let declared: Option<Vec<String>> = match node.work {
             Work::Step { .. } => steps.first().and_then(|s| s.inputs.clone()),
             _ => {
-                let all: Vec<String> =
-                    steps.iter().flat_map(|s| s.inputs.iter().flatten().cloned()).collect();
+                let all: Vec<String> = steps
+                    .iter()
+                    .flat_map(|s| s.inputs.iter().flatten().cloned())
+                    .collect();
                 Some(all)
             }
         };
@@ -490,7 +514,13 @@ impl Memo {
         let uses_claude = steps.iter().any(|s| uses_claude(s));
         let key = ActionKey {
             schema_version: ACTION_KEY_VERSION,
-            kind: node.kind.as_str(),
+            // A `dlq` node is a map item run again: the same key, so it stays cached
+            // once it leaves the DLQ.
+            kind: if node.kind.is_item() {
+                NodeKind::MapItem.as_str()
+            } else {
+                node.kind.as_str()
+            },
             definition,
             item,
             env: self.env.clone(),
@@ -526,12 +556,17 @@ impl Memo {
         let id = format!("{}{}", self.prefix, node.id);
         let last = self.index.nodes.get(&id);
         let fresh = last.is_some_and(|l| l.key == *key && l.status == EntryStatus::Succeeded);
-        let needs_entry = node.kind != NodeKind::MapItem || self.keep_results;
+        let needs_entry = !node.kind.is_item() || self.keep_results;
         if fresh && !needs_entry {
             let output = last.map(|l| l.output)?;
             return Some((cached(OutputTail::default()), None, output));
         }
-        let entry = self.store.get_entry(key).ok().flatten().filter(ActionEntry::is_hit)?;
+        let entry = self
+            .store
+            .get_entry(key)
+            .ok()
+            .flatten()
+            .filter(ActionEntry::is_hit)?;
         if !fresh && self.lock.is_some() {
             // A hit by content (not by the node's last run): the index learns it.
             let record = IndexEntry {
@@ -558,7 +593,10 @@ impl Memo {
                 return Some((cached(OutputTail::default()), None, entry.output_digest));
             }
             if let Err(e) = repo_change::replay(&self.root, &change) {
-                self.notes.push(format!("{}: cached change not replayed ({e}); running it", node.id));
+                self.notes.push(format!(
+                    "{}: cached change not replayed ({e}); running it",
+                    node.id
+                ));
                 return None;
             }
         }
@@ -574,7 +612,7 @@ impl Memo {
             stdout: text(&entry.stdout_blob),
             stderr: text(&entry.stderr_blob),
         };
-        let vars = (node.kind != NodeKind::MapItem)
+        let vars = (!node.kind.is_item())
             .then(|| Vars::from_captures(&entry.captures, &entry.capture_meta));
         Some((cached(output), vars, entry.output_digest))
     }
@@ -583,12 +621,15 @@ impl Memo {
     fn reason(&self, node: &PlanNode, key: &ActionKey) -> DirtyReason {
         let id = format!("{}{}", self.prefix, node.id);
         let new = key.to_json();
-        let decided = crate::cache::decide(self.index.nodes.get(&id), &key.digest(), false, |last| {
-            match self.store.get_entry(&last.key) {
+        let decided = crate::cache::decide(
+            self.index.nodes.get(&id),
+            &key.digest(),
+            false,
+            |last| match self.store.get_entry(&last.key) {
                 Ok(Some(old)) => explain(&old.key, &new),
                 _ => "its key changed (the earlier result is no longer stored)".to_string(),
-            }
-        });
+            },
+        );
         match decided {
             crate::cache::Freshness::Dirty(reason) => reason,
             // Fresh by the index, but its entry is gone or its change cannot be replayed.
@@ -598,7 +639,10 @@ impl Memo {
         }
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one entry gathers everything a run produced")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one entry gathers everything a run produced"
+    )]
     fn store_result(
         &mut self,
         node: &PlanNode,
@@ -671,7 +715,13 @@ fn output_digest(
         NodeStatus::Skipped { .. } => json!("skipped"),
         _ => json!("succeeded"),
     };
-    digest_of(&(status, &result.output.stdout, &captures.0, to_hex(change), item))
+    digest_of(&(
+        status,
+        &result.output.stdout,
+        &captures.0,
+        to_hex(change),
+        item,
+    ))
 }
 
 fn cached(output: OutputTail) -> NodeResult {

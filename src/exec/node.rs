@@ -12,7 +12,7 @@ use super::outcome::{Failure, FailureKind, NodeResult, NodeStatus};
 use super::scheduler::{Message, Settings};
 use super::step::{Runtime, StepCx, run_node_steps};
 use super::vars::Vars;
-use crate::graph::{NodeKind, Plan, PlanNode, Work};
+use crate::graph::{Plan, PlanNode, Work};
 use crate::workflow::interpolate::Phase;
 use crate::workflow::schema::ItemFailure;
 
@@ -95,7 +95,7 @@ pub fn run_node(
         output: cx.last.clone(),
         warnings: std::mem::take(&mut cx.warnings),
     };
-    let keep_vars = node.kind != NodeKind::MapItem;
+    let keep_vars = !node.kind.is_item();
     (result, keep_vars.then(|| cx.vars.take_changes()))
 }
 
@@ -152,7 +152,7 @@ fn custom_handler<'p>(
     let ItemFailure::Custom(name) = &settings.policy.on_item_failure else {
         return None;
     };
-    if node.kind != NodeKind::MapItem {
+    if !node.kind.is_item() {
         return None;
     }
     plan.workflow()

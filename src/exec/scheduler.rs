@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use super::backoff;
 use super::breaker::Breaker;
-use super::memo::{Lookup, Memo};
 use super::cancel::CancelToken;
 use super::event::Event;
+use super::memo::{Lookup, Memo};
 use super::node::run_node;
 use super::outcome::{Cost, Failure, FailureKind, NodeResult, NodeStatus, OutputTail};
 use super::queue::{Finish, ReadyQueue};
@@ -132,7 +132,7 @@ pub fn execute(
     sink(Event::Planned {
         nodes: nodes.len() - skipped,
     });
-    let item_total = nodes.iter().filter(|n| n.kind == NodeKind::MapItem).count();
+    let item_total = nodes.iter().filter(|n| n.kind.is_item()).count();
     let nodes_len = nodes.len();
     let mut co = Coordinator {
         item_total,
@@ -273,7 +273,7 @@ impl<'p> Coordinator<'p, '_> {
                 continue;
             }
             let now = Instant::now();
-            if self.nodes[pos].kind == NodeKind::MapItem
+            if self.nodes[pos].kind.is_item()
                 && let Some(breaker) = self.breaker.as_mut()
             {
                 if breaker.is_saturated(now) {
@@ -318,7 +318,7 @@ impl<'p> Coordinator<'p, '_> {
 
     /// Finishes a node replayed from the cache.
     fn finish_cached(&mut self, pos: usize, result: NodeResult, vars: Option<Vars>) {
-        if self.nodes[pos].kind == NodeKind::MapItem {
+        if self.nodes[pos].kind.is_item() {
             self.finish_item(pos, result);
         } else {
             self.finish(pos, result, vars);
@@ -417,7 +417,7 @@ impl<'p> Coordinator<'p, '_> {
     /// Records a finished node and applies the policy.
     fn finish(&mut self, pos: usize, result: NodeResult, vars: Option<Vars>) {
         let node = self.nodes[pos];
-        if node.kind == NodeKind::MapItem {
+        if node.kind.is_item() {
             let trial = self.trials.remove(&pos);
             if let Some(breaker) = self.breaker.as_mut()
                 && !is_cancelled(&result)
@@ -590,7 +590,7 @@ impl<'p> Coordinator<'p, '_> {
             let result = not_run(NodeStatus::Cancelled {
                 reason: why.to_string(),
             });
-            if n.kind == NodeKind::MapItem {
+            if n.kind.is_item() {
                 (self.sink)(Event::ItemAttempt {
                     id: n.id.clone(),
                     node: pos_item(n),

@@ -152,6 +152,21 @@ impl Plan {
         deps
     }
 
+    /// Marks the map items for which `in_dlq` holds as `dlq` nodes (items that failed
+    /// in an earlier run and are scheduled again); returns how many.
+    pub fn mark_dlq(&mut self, in_dlq: impl Fn(&serde_json::Value) -> bool) -> usize {
+        let mut marked = 0;
+        for node in self.graph.node_weights_mut() {
+            if let (NodeKind::MapItem, Work::Item { item, .. }) = (node.kind, &node.work)
+                && in_dlq(item)
+            {
+                node.kind = NodeKind::Dlq;
+                marked += 1;
+            }
+        }
+        marked
+    }
+
     /// The step a node runs, for step and reduce nodes.
     pub fn step(&self, node: &PlanNode) -> Option<&Step> {
         let Work::Step { phase, index } = node.work else {

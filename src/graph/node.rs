@@ -16,6 +16,8 @@ pub enum NodeKind {
     MapPending,
     /// One step of `reduce`; the first waits for every map item.
     Reduce,
+    /// A map item that failed in an earlier run (it is in the DLQ), scheduled again.
+    Dlq,
 }
 
 impl NodeKind {
@@ -26,7 +28,13 @@ impl NodeKind {
             NodeKind::MapItem => "map-item",
             NodeKind::MapPending => "map-pending",
             NodeKind::Reduce => "reduce",
+            NodeKind::Dlq => "dlq",
         }
+    }
+
+    /// True for the nodes that run one map item (`map-item` and `dlq`).
+    pub fn is_item(self) -> bool {
+        matches!(self, NodeKind::MapItem | NodeKind::Dlq)
     }
 }
 

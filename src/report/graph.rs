@@ -71,15 +71,13 @@ enum Shown<'p> {
 
 /// The nodes to draw, in topological order, with big maps collapsed.
 fn shown(plan: &Plan, expand: bool) -> Vec<Shown<'_>> {
-    let items: Vec<(NodeIndex, &PlanNode)> = plan
-        .nodes()
-        .filter(|(_, n)| n.kind == NodeKind::MapItem)
-        .collect();
+    let items: Vec<(NodeIndex, &PlanNode)> =
+        plan.nodes().filter(|(_, n)| n.kind.is_item()).collect();
     let collapse = !expand && items.len() > COLLAPSE_AFTER;
     let mut out = Vec::new();
     let mut placed = false;
     for (index, node) in plan.nodes() {
-        if collapse && node.kind == NodeKind::MapItem {
+        if collapse && node.kind.is_item() {
             if !placed {
                 placed = true;
                 out.push(Shown::Items {
@@ -217,7 +215,7 @@ pub fn dot(plan: &Plan, expand: bool) -> String {
 fn shape(kind: NodeKind) -> &'static str {
     match kind {
         NodeKind::Step => "box",
-        NodeKind::MapItem => "component",
+        NodeKind::MapItem | NodeKind::Dlq => "component",
         NodeKind::MapPending => "box3d",
         NodeKind::Reduce => "invhouse",
     }

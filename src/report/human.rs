@@ -84,11 +84,15 @@ impl Reporter {
             }
             Event::ItemAttempt { .. } | Event::SetupFinished { .. } => {}
             Event::Dirty { id, reason } => {
-                let text = format!("{} {id}: {}", self.verb("Dirty", 35), self.masker.mask(&reason));
+                let text = format!(
+                    "{} {id}: {}",
+                    self.verb("Dirty", 35),
+                    self.masker.mask(&reason)
+                );
                 self.line(&text);
             }
             Event::NodeStarted { id, kind } => {
-                if kind != NodeKind::MapItem {
+                if !kind.is_item() {
                     self.flush_failures();
                 }
                 self.running.insert(id);
@@ -145,6 +149,8 @@ impl Reporter {
         result: &crate::exec::outcome::NodeResult,
     ) {
         let secs = result.duration.as_secs_f64();
+        let dlq = if kind == NodeKind::Dlq { " (dlq)" } else { "" };
+        let id = format!("{id}{dlq}");
         let text = match &result.status {
             NodeStatus::Succeeded => format!("{} {id} [{secs:.2}s]", self.verb("Ran", 32)),
             NodeStatus::Cached => format!("{} {id}", self.verb("Cached", 36)),
@@ -183,11 +189,11 @@ impl Reporter {
                 NodeStatus::Failed(f) => self.masker.mask(&f.message),
                 _ => String::new(),
             };
-            match (kind, self.style.collection) {
-                (NodeKind::MapItem, ErrorCollection::Aggregate) => {
+            match (kind.is_item(), self.style.collection) {
+                (true, ErrorCollection::Aggregate) => {
                     self.pending.push((format!("{id}: {message}"), details))
                 }
-                (NodeKind::MapItem, ErrorCollection::Batched(n)) => {
+                (true, ErrorCollection::Batched(n)) => {
                     self.pending.push((format!("{id}: {message}"), details));
                     if self.pending.len() >= n as usize {
                         self.flush_failures();

@@ -13,7 +13,7 @@ pub fn text(plan: &Plan) -> String {
         "Plan for workflow `{}` (dry run: nothing is executed)\n",
         plan.workflow().name
     );
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; 5];
     for (_, node) in plan.nodes() {
         counts[node.kind as usize] += 1;
         let _ = writeln!(
@@ -30,6 +30,7 @@ pub fn text(plan: &Plan) -> String {
         NodeKind::MapItem,
         NodeKind::MapPending,
         NodeKind::Reduce,
+        NodeKind::Dlq,
     ];
     let parts: Vec<String> = kinds
         .iter()
@@ -60,7 +61,11 @@ pub fn build_text(plan: &Plan, rows: &[(&PlanNode, &CacheStatus)]) -> String {
             CacheStatus::Pending(_) => 2,
         };
         counts[slot] += 1;
-        let why = status.reason().map(|r| format!(": {r}")).unwrap_or_default();
+        let why = match status {
+            CacheStatus::Cached => String::new(),
+            CacheStatus::Dirty(reason) => format!(": {reason}"),
+            CacheStatus::Pending(reason) => format!(" ({reason})"),
+        };
         let _ = writeln!(
             out,
             "  {:<7}  {:<width$}  {}{why}",
@@ -97,4 +102,3 @@ pub fn build_json(plan: &Plan, rows: &[(&PlanNode, &CacheStatus)]) -> serde_json
     value["node_count"] = serde_json::json!(rows.len());
     value
 }
-

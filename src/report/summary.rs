@@ -113,7 +113,7 @@ impl ErrorMetrics {
         }
         let items: Vec<&NodeRecord> = nodes
             .iter()
-            .filter(|n| n.kind == NodeKind::MapItem && n.status != "cancelled")
+            .filter(|n| n.kind.is_item() && n.status != "cancelled")
             .collect();
         let failed = items.iter().filter(|n| n.status == "failed").count();
         let failure_rate = if items.is_empty() {
@@ -210,6 +210,14 @@ impl Summary {
         if c.cancelled > 0 {
             line.push_str(&format!(", {} cancelled", c.cancelled));
         }
+        let dlq = self
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Dlq)
+            .count();
+        if dlq > 0 {
+            line.push_str(&format!(" ({dlq} from the DLQ)"));
+        }
         line
     }
 
@@ -220,7 +228,7 @@ impl Summary {
         if !self
             .nodes
             .iter()
-            .any(|n| n.kind == NodeKind::MapItem && n.status == "failed")
+            .any(|n| n.kind.is_item() && n.status == "failed")
         {
             return None;
         }

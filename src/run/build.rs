@@ -116,7 +116,8 @@ pub fn build(args: &BuildArgs) -> Result<ExitCode, Error> {
 /// `prodigy resume [JOB]`: a build of the job's workflow with its settings; what it
 /// completed is replayed from the cache.
 pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
-    let state_root = crate::config::state_root(&args.path.clone().unwrap_or_else(|| PathBuf::from(".")));
+    let state_root =
+        crate::config::state_root(&args.path.clone().unwrap_or_else(|| PathBuf::from(".")));
     let journal = Journal::open(&state_root);
     let record = match &args.job {
         Some(id) => journal.load(id)?,
@@ -218,7 +219,13 @@ pub fn statuses(
         stage: Stage::Whole,
         os_env: &env.os_env,
     };
-    let plan = crate::graph::plan(workflow.clone(), options)?;
+    let mut plan = crate::graph::plan(workflow.clone(), options)?;
+    if matches!(workflow.body, crate::workflow::schema::Body::MapReduce(_)) {
+        let items = super::job::open_items(root, &workflow)?;
+        let texts: std::collections::HashSet<String> =
+            items.iter().map(|i| i.item.to_string()).collect();
+        plan.mark_dlq(|item| texts.contains(&item.to_string()));
+    }
     let states = memo.decide_plan(&plan);
     for warning in memo.take_warnings() {
         report::eprint(&format!("warning: {warning}\n"));
@@ -252,7 +259,12 @@ fn check_targets(
     root: &Path,
     targets: &[String],
 ) -> Result<(), Error> {
-    let (_, workflow) = load(workflow_path, &LoadArgs { allow_unknown: true })?;
+    let (_, workflow) = load(
+        workflow_path,
+        &LoadArgs {
+            allow_unknown: true,
+        },
+    )?;
     let env = crate::config::Env::read();
     let options = PlanOptions {
         root,

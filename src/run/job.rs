@@ -14,7 +14,6 @@ use crate::exec::job::{self, JobOptions};
 use crate::exec::memo::{CacheMode, Memo, MemoSetup};
 use crate::exec::scheduler::StopReason;
 use crate::exec::signals;
-use crate::graph::NodeKind;
 use crate::report::human::{Reporter, Style};
 use crate::report::mask::Masker;
 use crate::workflow::Workflow;
@@ -70,6 +69,9 @@ pub struct CacheRequest<'a> {
 pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
     let env = Env::read();
     let workflow = request.workflow;
+    let carried = carried_items(&request)?;
+    let dlq_items: std::collections::HashSet<String> =
+        carried.iter().map(|i| i.item.to_string()).collect();
     let options = JobOptions {
         root: request.root,
         jobs: request.jobs,
@@ -83,6 +85,7 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         job_id: &request.job_id,
         grace: std::time::Duration::from_secs(2),
         targets: request.cache.targets,
+        dlq_items: &dlq_items,
     };
     let cancel = CancelToken::new();
     signals::cancel_on_signals(&cancel).map_err(|source| Error::Write {
@@ -109,6 +112,9 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
     };
     let mut reporter = Reporter::new(style, masker.clone(), &request.job_id, events);
     let mut recorder = recorder(&request, masker)?;
+    if let Some(recorder) = recorder.as_mut() {
+        recorder.carry(&carried);
+    }
     let mut memo = open_memo(&request, &env)?;
     for warning in memo.take_warnings() {
         reporter.line(&format!("warning: {warning}"));
@@ -154,7 +160,9 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         )?,
     };
     if let Err(e) = memo.finish(&request.job_id) {
-        reporter.line(&format!("warning: the build cache could not be updated: {e}"));
+        reporter.line(&format!(
+            "warning: the build cache could not be updated: {e}"
+        ));
     }
     for note in memo.notes.iter().chain(&memo.take_warnings()) {
         reporter.line(&format!("warning: {note}"));
@@ -195,6 +203,25 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         })?;
     }
     Ok(code)
+}
+
+/// The items in the workflow's DLQ that a build runs again as `dlq` nodes (none for
+/// `run` and `dlq retry`, which run what they are given).
+fn carried_items(request: &JobRequest) -> Result<Vec<crate::dlq::DlqItem>, Error> {
+    let is_map = matches!(
+        request.workflow.body,
+        crate::workflow::schema::Body::MapReduce(_)
+    );
+    if request.cache.mode == CacheMode::Record || request.retry.is_some() || !is_map {
+        return Ok(Vec::new());
+    }
+    open_items(request.root, request.workflow)
+}
+
+/// The items in the DLQ of `workflow` now (their latest records).
+pub fn open_items(root: &Path, workflow: &Workflow) -> Result<Vec<crate::dlq::DlqItem>, Error> {
+    let store = DlqStore::open(&crate::config::state_root(root), &workflow.name);
+    Ok(store.latest(None)?)
 }
 
 /// Opens the build cache for the job, waiting for another build's lock with a message.
@@ -240,7 +267,7 @@ fn verdict(
 ) -> (&'static str, ExitCode) {
     let failed_steps = records
         .iter()
-        .any(|r| r.status == "failed" && r.kind != NodeKind::MapItem);
+        .any(|r| r.status == "failed" && !r.kind.is_item());
     match (&outcome.stopped, failed_steps, outcome.map.failed) {
         (Some(StopReason::Interrupted), _, _) => ("interrupted", ExitCode::Interrupted),
         (Some(_), _, _) | (None, true, _) => ("failed", ExitCode::WorkflowFailed),

@@ -178,7 +178,9 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
 }
 
 /// `--param K=V` and `--param-file` values; values that parse as JSON keep their type.
-fn params(args: &crate::cli::JobArgs) -> Result<std::collections::BTreeMap<String, serde_json::Value>, Error> {
+fn params(
+    args: &crate::cli::JobArgs,
+) -> Result<std::collections::BTreeMap<String, serde_json::Value>, Error> {
     let mut out = std::collections::BTreeMap::new();
     if let Some(path) = &args.param_file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Usage {

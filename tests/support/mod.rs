@@ -429,6 +429,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// The test's repository.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The process id of prodigy.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, std::process::Child::id)

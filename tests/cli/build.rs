@@ -1,0 +1,353 @@
+//! `prodigy build`: incremental builds, counted by a side-effect log the workflow's
+//! commands append to (`log.txt`, git-ignored so it is not part of the tree).
+
+use crate::support::{Output, Test};
+
+/// A test repo with `prodigy.yml` and a `.gitignore` for the log; queues `build`.
+fn build(yaml: &str) -> Test {
+    Test::new()
+        .file(".gitignore", "log.txt\n")
+        .file("prodigy.yml", yaml)
+        .env(
+            "PRODIGY_CLAUDE_BIN",
+            &crate::support::fake_claude().to_string_lossy(),
+        )
+        .arg("build")
+}
+
+/// Another `prodigy build` in the same repository, with `args` after `build`.
+fn again(output: Output, args: &[&str]) -> Output {
+    output.next().arg("build").args(args).run_limited()
+}
+
+/// `items.json` with `n` items `{"n": 0}`..
+fn items(n: usize) -> String {
+    let items: Vec<String> = (0..n).map(|i| format!("{{\"n\": {i}}}")).collect();
+    format!("[{}]\n", items.join(", "))
+}
+
+const STEPS: &str = "name: steps
+isolation: none
+commands:
+  - shell: echo one >> log.txt
+  - shell: echo two >> log.txt
+  - shell: echo three >> log.txt
+";
+
+const MAP: &str = "name: items
+isolation: none
+mode: mapreduce
+map:
+  input: items.json
+  json_path: '$[*]'
+  max_parallel: 4
+  agent_template:
+    - shell: echo item ${item.n} >> log.txt
+reduce:
+  - shell: echo reduce ${map.successful} >> log.txt
+";
+
+#[test]
+fn building_twice_runs_nothing_the_second_time() {
+    let first = build(STEPS).run_limited();
+    first
+        .success()
+        .stderr_has("Summary")
+        .stderr_has("3 ran, 0 cached");
+    assert_eq!(first.log_lines("log.txt"), ["one", "two", "three"]);
+    let second = again(first, &[]);
+    second
+        .success()
+        .stderr_has("   Cached step[0]")
+        .stderr_has("0 ran, 3 cached");
+    assert_eq!(second.log_lines("log.txt").len(), 3, "nothing ran again");
+}
+
+#[test]
+fn changing_one_item_of_twenty_runs_that_item_and_reduce() {
+    let first = build(MAP).file("items.json", items(20)).run_limited();
+    first.success();
+    assert_eq!(first.log_lines("log.txt").len(), 21);
+    let mut changed = items(20);
+    changed = changed.replace("{\"n\": 7}", "{\"n\": 70}");
+    std::fs::write(first.abs("items.json"), changed).unwrap();
+    std::fs::write(first.abs("log.txt"), "").unwrap();
+    let second = again(first, &["--explain"]);
+    second
+        .success()
+        .stderr_has("Dirty map/item_7: item changed")
+        .stderr_has("Dirty reduce[0]: dependency map/item_7 produced new output")
+        .stderr_has("21 nodes: 2 ran, 19 cached");
+    assert_eq!(second.log_lines("log.txt"), ["item 70", "reduce 20"]);
+}
+
+#[test]
+fn a_changed_input_reruns_its_step_and_dependents_and_a_touch_runs_nothing() {
+    let yaml = "name: inputs
+isolation: none
+commands:
+  - id: compile
+    shell: cat src/a.txt | tee -a log.txt
+    inputs: ['src/*.txt']
+  - id: test
+    shell: echo tested >> log.txt
+    capture: result
+    inputs: []
+  - id: other
+    needs: []
+    shell: echo other >> log.txt
+    inputs: [README]
+";
+    let first = build(yaml)
+        .file("src/a.txt", "alpha\n")
+        .file("README", "readme\n")
+        .run_limited();
+    first.success();
+    let mut lines = first.log_lines("log.txt");
+    lines.sort();
+    assert_eq!(lines, ["alpha", "other", "tested"]);
+    std::fs::write(first.abs("src/a.txt"), "beta\n").unwrap();
+    let second = again(first, &["--explain"]);
+    second
+        .success()
+        .stderr_has("Dirty compile: input src/a.txt changed")
+        .stderr_has("Dirty test: dependency compile produced new output")
+        .stderr_has("   Cached other");
+    assert_eq!(second.log_lines("log.txt")[3..], ["beta", "tested"]);
+    // Same bytes, new mtime: hashed again, found equal, nothing runs.
+    std::fs::write(second.abs("src/a.txt"), "beta\n").unwrap();
+    let third = again(second, &[]);
+    third.success().stderr_has("0 ran, 3 cached");
+    assert_eq!(third.log_lines("log.txt").len(), 5);
+}
+
+#[test]
+fn a_dependency_that_reruns_with_the_same_output_leaves_dependents_cached() {
+    let yaml = "name: cutoff
+isolation: none
+commands:
+  - id: count
+    shell: wc -l < data.txt
+    capture: lines
+    inputs: [data.txt]
+  - id: report
+    shell: echo lines=${lines} >> log.txt
+    inputs: []
+";
+    let first = build(yaml).file("data.txt", "a\nb\n").run_limited();
+    first.success();
+    // Same number of lines, different content: `count` re-runs, its output is equal.
+    std::fs::write(first.abs("data.txt"), "c\nd\n").unwrap();
+    let second = again(first, &["--explain"]);
+    second
+        .success()
+        .stderr_has("Dirty count: input data.txt changed")
+        .stderr_has("   Cached report")
+        .stderr_has("1 ran, 1 cached");
+    assert_eq!(second.log_lines("log.txt"), ["lines=2"]);
+}
+
+#[test]
+fn failed_items_are_the_only_ones_built_again() {
+    let yaml = "name: flaky
+isolation: none
+mode: mapreduce
+map:
+  input: items.json
+  json_path: '$[*]'
+  max_parallel: 4
+  agent_template:
+    - shell: test ! -e broken/${item.n} && echo item ${item.n} >> log.txt
+error_policy:
+  on_item_failure: dlq
+  continue_on_failure: true
+reduce:
+  - shell: echo reduce ${map.successful} >> log.txt
+";
+    let first = build(yaml)
+        .file(".gitignore", "log.txt\nbroken/\n")
+        .file("items.json", items(20))
+        .file("broken/3", "")
+        .file("broken/11", "")
+        .run_limited();
+    first.code(3).stderr_has("2 failed");
+    assert_eq!(first.log_lines("log.txt").len(), 19);
+    std::fs::remove_dir_all(first.abs("broken")).unwrap();
+    std::fs::write(first.abs("log.txt"), "").unwrap();
+    let second = again(first, &["--explain"]);
+    second
+        .success()
+        .stderr_has("Dirty map/item_3: failed last time (in DLQ since")
+        .stderr_has("Ran map/item_11 (dlq)")
+        .stderr_has("3 ran, 18 cached, 0 failed, 0 skipped (2 from the DLQ)");
+    let mut ran = second.log_lines("log.txt");
+    ran.sort();
+    assert_eq!(ran, ["item 11", "item 3", "reduce 20"]);
+    let list = second.next().args(["dlq", "list", "--json"]).run_limited();
+    list.success();
+    assert_eq!(
+        list.json()["items"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
+fn dry_run_and_check_say_what_would_run_and_write_nothing() {
+    let first = build(MAP).file("items.json", items(3)).run_limited();
+    first.success();
+    let snapshot = |o: &Output| tree_bytes(&o.abs(".prodigy"));
+    let before = snapshot(&first);
+    std::fs::write(
+        first.abs("items.json"),
+        items(3).replace("{\"n\": 1}", "{\"n\": 9}"),
+    )
+    .unwrap();
+    let check = first.next().args(["build", "--check"]).run_limited();
+    check.code(1);
+    assert_eq!(check.stdout, "");
+    let dry = check.next().args(["build", "--dry-run"]).run_limited();
+    dry.success()
+        .stdout_has("cached   map/item_0")
+        .stdout_has("dirty    map/item_1")
+        .stdout_has("item changed")
+        .stdout_has("pending  reduce[0]")
+        .stdout_has("(after map/item_1)");
+    let json = dry.next().args(["build", "--dry-run=json"]).run_limited();
+    json.success();
+    let plan = json.json();
+    let status: Vec<(String, String)> = crate::support::nodes(&plan)
+        .into_iter()
+        .map(|(id, n)| (id, n["cache"]["status"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert!(
+        status.contains(&("map/item_0".into(), "cached".into())),
+        "{status:?}"
+    );
+    assert!(
+        status.contains(&("map/item_1".into(), "dirty".into())),
+        "{status:?}"
+    );
+    assert_eq!(
+        snapshot(&json),
+        before,
+        "--check and --dry-run wrote nothing"
+    );
+    assert_eq!(json.log_lines("log.txt").len(), 4, "nothing ran");
+    let built = json.next().arg("build").run_limited();
+    built.success();
+    built
+        .next()
+        .args(["build", "--check"])
+        .run_limited()
+        .success();
+}
+
+#[test]
+fn cache_false_steps_always_run() {
+    let yaml = "name: always
+isolation: none
+commands:
+  - shell: echo cached >> log.txt
+  - shell: echo always >> log.txt
+    cache: false
+";
+    let first = build(yaml).run_limited();
+    first.success();
+    let second = again(first, &[]);
+    second.success().stderr_has("1 ran, 1 cached");
+    assert_eq!(second.log_lines("log.txt"), ["cached", "always", "always"]);
+}
+
+#[test]
+fn force_runs_everything_and_explain_says_forced() {
+    let first = build(STEPS).run_limited();
+    first.success();
+    let second = again(first, &["--force", "--explain"]);
+    second
+        .success()
+        .stderr_has("Dirty step[1]: forced")
+        .stderr_has("3 ran, 0 cached");
+    assert_eq!(second.log_lines("log.txt").len(), 6);
+}
+
+#[test]
+fn targets_build_only_what_they_need() {
+    let yaml = "name: targets
+isolation: none
+commands:
+  - id: a
+    shell: echo a >> log.txt
+  - id: b
+    needs: [a]
+    shell: echo b >> log.txt
+  - id: c
+    needs: []
+    shell: echo c >> log.txt
+";
+    let out = build(yaml).arg("b").run_limited();
+    out.success().stderr_has("2 ran");
+    assert_eq!(out.log_lines("log.txt"), ["a", "b"]);
+    let typo = out.next().args(["build", "bb"]).run_limited();
+    typo.code(2)
+        .stderr_has("no node `bb`")
+        .stderr_has("did you mean `b`?");
+}
+
+#[test]
+fn a_second_build_waits_for_the_lock_or_exits_4_with_no_wait() {
+    let yaml = "name: slow
+isolation: none
+commands:
+  - shell: sleep 1.5 && echo slow >> log.txt
+";
+    let first = build(yaml).spawn();
+    let root = first_root(&first);
+    assert!(crate::support::wait_until(
+        std::time::Duration::from_secs(10),
+        || { root.join(".prodigy/cache/.lock").exists() }
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let busy = Test::new()
+        .current_dir(".")
+        .args(["build", "--no-wait", "-p"])
+        .arg(&root)
+        .arg(root.join("prodigy.yml"))
+        .run_limited();
+    busy.code(4).stderr_has("locked by another prodigy process");
+    let waiting = Test::new()
+        .args(["build", "-p"])
+        .arg(&root)
+        .arg(root.join("prodigy.yml"))
+        .run_limited();
+    waiting
+        .success()
+        .stderr_has("waiting for the build cache lock")
+        .stderr_has("Cached step[0]");
+    let done = first.wait(std::time::Duration::from_secs(20));
+    done.success();
+    assert_eq!(done.log_lines("log.txt"), ["slow"]);
+}
+
+/// The repository of a running prodigy.
+fn first_root(running: &crate::support::Running) -> std::path::PathBuf {
+    running.root().to_path_buf()
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+fn tree_bytes(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else {
+            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
