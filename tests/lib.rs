@@ -9,6 +9,8 @@ mod support;
 mod bad_input;
 #[path = "cli/build.rs"]
 mod build;
+#[path = "cli/build_resume.rs"]
+mod build_resume;
 #[path = "cli/cache_cmd.rs"]
 mod cache_cmd;
 #[path = "cli/dry_run.rs"]

@@ -362,18 +362,18 @@ impl Memo {
             (Some(_), Err(e)) => Err(e.to_string()),
             _ => Ok((Change::default(), digest_bytes(b""))),
         };
-        let (change, change_digest) = match change {
-            Ok(change) => change,
+        let (change, change_digest, recordable) = match change {
+            Ok((change, digest)) => (change, digest, true),
             Err(e) => {
                 self.not_cached(node, &e);
-                (Change::default(), digest_bytes(e.as_bytes()))
+                (Change::default(), digest_bytes(e.as_bytes()), false)
             }
         };
         let captures = vars.map(Vars::captures).unwrap_or_default();
         let item = running.key.as_ref().and_then(|(k, _)| k.item.clone());
         let output = output_digest(result, &captures, &change_digest, item);
         self.outputs.insert(node.id.clone(), output);
-        let Some((key, digest)) = running.key else {
+        let Some((key, digest)) = running.key.filter(|_| recordable) else {
             return;
         };
         if !self.inputs.unchanged(&running.stamps) {

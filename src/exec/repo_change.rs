@@ -375,18 +375,29 @@ pub fn change(
     let repo = open_required(root)?;
     let mut change = Change::default();
     let mut commit_patches = Vec::new();
+    // Uncommitted changes the node found and left as they were (an untracked workflow
+    // file, say) are not its own.
+    let mut kept_dirt = false;
     if after.head != before.head {
         let Some(after_head) = after.head else {
             return Err(unrecordable("HEAD moved to an unborn branch"));
         };
         let commits = commits_between(&repo, root, before.head, after_head)?;
-        let started_clean = before.tree == tree_of(&repo, root, before.head)?.id();
-        let ended_clean = after.tree == tree_of(&repo, root, after.head)?.id();
+        let before_head = tree_of(&repo, root, before.head)?;
+        let after_head = tree_of(&repo, root, after.head)?;
+        let started_clean = before.tree == before_head.id();
+        let ended_clean = after.tree == after_head.id();
         if !started_clean && !ended_clean {
-            return Err(unrecordable(
-                "it started with uncommitted changes, made commits and left uncommitted \
-                 changes, so a replay cannot tell which changes were its own",
-            ));
+            let find = |id| repo.find_tree(id).map_err(git("read a tree", root));
+            let dirt_before = patch_text(&repo, root, Some(&before_head), &find(before.tree)?)?;
+            let dirt_after = patch_text(&repo, root, Some(&after_head), &find(after.tree)?)?;
+            if dirt_before != dirt_after {
+                return Err(unrecordable(
+                    "it started with uncommitted changes, made commits and left other \
+                     uncommitted changes, so a replay cannot tell which changes were its own",
+                ));
+            }
+            kept_dirt = true;
         }
         for commit in &commits {
             let parent = first_parent_tree(&repo, root, commit)?;
@@ -401,7 +412,7 @@ pub fn change(
         true => before.tree,
         false => tree_of(&repo, root, after.head)?.id(),
     };
-    if after.tree != base {
+    if after.tree != base && !kept_dirt {
         let old = repo.find_tree(base).map_err(git("read a tree", root))?;
         let new = repo
             .find_tree(after.tree)

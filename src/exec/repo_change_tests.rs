@@ -327,6 +327,21 @@ fn change_after_a_dirty_start_a_commit_and_a_leftover_edit_is_unrecordable() {
 }
 
 #[test]
+fn dirt_the_node_found_and_left_alone_is_not_part_of_its_change() {
+    let dir = repo();
+    let root = dir.path();
+    write(root, "prodigy.yml", "untracked before and after\n");
+    let (change, _) = record(root, |root| {
+        write(root, "a.txt", "mine\n");
+        git(root, &["add", "a.txt"]);
+        git(root, &["commit", "-q", "-m", "add a"]);
+    })
+    .expect("change");
+    assert_eq!(change.commits, vec![head(root)]);
+    assert_eq!(change.patch, None, "the untracked file is not the node's");
+}
+
+#[test]
 fn change_after_a_dirty_start_and_a_commit_of_everything_is_recordable() {
     let dir = repo();
     let root = dir.path();
