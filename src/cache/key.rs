@@ -100,7 +100,8 @@ mod tests {
     #[test]
     fn every_field_changes_the_digest_and_explains_itself() {
         let base = key();
-        let cases: Vec<(Box<dyn Fn(&mut ActionKey)>, &str)> = vec![
+        type Edit = Box<dyn Fn(&mut ActionKey)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|k| k.definition = "d2".into()), "command changed"),
             (Box::new(|k| k.item = Some("i".into())), "item changed"),
             (Box::new(|k| k.arguments = "a2".into()), "arguments changed"),

@@ -81,7 +81,7 @@ pub struct MemoSetup<'a> {
 /// What `lookup` decided for a node.
 pub enum Lookup {
     /// A stored result replaces running the node.
-    Hit(NodeResult, Option<Vars>),
+    Hit(Box<(NodeResult, Option<Vars>)>),
     /// The node must run; the reason is known when asked for (`--explain`).
     Run(Option<DirtyReason>),
 }
@@ -300,7 +300,7 @@ impl Memo {
             Some((result, vars, output)) => {
                 self.outputs.insert(node.id.clone(), output);
                 self.tally.hits += 1;
-                Lookup::Hit(result, vars)
+                Lookup::Hit(Box::new((result, vars)))
             }
             None => {
                 let reason = self.reasons.then(|| self.reason(node, &key));
@@ -325,10 +325,10 @@ impl Memo {
                 .iter()
                 .find(|d| !matches!(states.get(d.id.as_str()), Some(CacheStatus::Cached)));
             let status = match (&node.work, blocked) {
-                (Work::Pending { reason }, _) => {
-                    CacheStatus::Pending(format!("items known at run time: {}", reason.describe()))
-                }
                 (_, Some(dep)) => CacheStatus::Pending(format!("after {}", dep.id)),
+                (Work::Pending { .. }, None) => {
+                    CacheStatus::Pending("items known at run time".to_string())
+                }
                 _ => {
                     let ids: Vec<&str> = deps.iter().map(|d| d.id.as_str()).collect();
                     match self.lookup(plan, node, &ids) {
@@ -458,10 +458,6 @@ impl Memo {
     }
 
     /// The node's key, digest and input stamps; `None` for `cache: false`.
-    #[expect(
-        clippy::type_complexity,
-        reason = "a private triple used by lookup only"
-    )]
     fn key(
         &mut self,
         plan: &Plan,

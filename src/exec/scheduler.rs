@@ -303,7 +303,7 @@ impl<'p> Coordinator<'p, '_> {
             .map(|&d| self.nodes[d].id.as_str())
             .collect();
         match memo.lookup(plan, node, &deps) {
-            Lookup::Hit(result, vars) => Some((result, vars)),
+            Lookup::Hit(hit) => Some(*hit),
             Lookup::Run(reason) => {
                 if let Some(reason) = reason {
                     (self.sink)(Event::Dirty {

@@ -8,7 +8,11 @@ use std::fmt::Write as _;
 use petgraph::graph::NodeIndex;
 use serde_json::json;
 
+use crate::exec::memo::CacheStatus;
 use crate::graph::{NodeKind, Plan, PlanNode, Work};
+
+/// Each node's cache status by id; empty when the cache could not be read.
+pub type Statuses = std::collections::HashMap<String, CacheStatus>;
 use crate::workflow::schema::{Action, Step};
 
 /// Maps with more items than this collapse into one group unless expanded.
@@ -133,42 +137,100 @@ struct Drawn {
     kind: Option<NodeKind>,
     label: String,
     deps: Vec<String>,
+    /// `cached`, `dirty: why`, `pending (after x)`; for a group, its counts.
+    status: Option<String>,
+    /// The class of the status: `cached`, `dirty` or `pending` (the worst of a group).
+    class: Option<&'static str>,
 }
 
 impl Drawn {
-    fn new(plan: &Plan, shown: &[Shown], s: &Shown) -> Drawn {
+    fn new(plan: &Plan, shown: &[Shown], s: &Shown, statuses: &Statuses) -> Drawn {
         match s {
-            Shown::Node(i, n) => Drawn {
-                id: n.id.clone(),
-                kind: Some(n.kind),
-                label: label(plan, n),
-                deps: shown_deps(plan, shown, *i),
-            },
+            Shown::Node(i, n) => {
+                let status = statuses.get(&n.id);
+                Drawn {
+                    id: n.id.clone(),
+                    kind: Some(n.kind),
+                    label: label(plan, n),
+                    deps: shown_deps(plan, shown, *i),
+                    status: status.map(describe),
+                    class: status.map(CacheStatus::word),
+                }
+            }
             Shown::Items {
                 first,
                 last,
                 count,
                 members,
-            } => Drawn {
-                id: GROUP_ID.to_string(),
-                kind: None,
-                label: group_label(first, last, *count),
-                deps: shown_deps(plan, shown, members[0]),
-            },
+            } => {
+                let (status, class) = group_status(plan, members, statuses);
+                Drawn {
+                    id: GROUP_ID.to_string(),
+                    kind: None,
+                    label: group_label(first, last, *count),
+                    deps: shown_deps(plan, shown, members[0]),
+                    status,
+                    class,
+                }
+            }
         }
     }
 
-    /// The label with the node id on a line of its own (`sep`), except for groups.
+    /// The label with the node id on a line of its own (`sep`), except for groups,
+    /// and the cache status on the last line.
     fn titled(&self, sep: &str) -> String {
-        match self.kind {
+        let title = match self.kind {
             Some(_) => format!("{}{sep}{}", self.id, self.label),
             None => self.label.clone(),
+        };
+        match &self.status {
+            Some(status) => format!("{title}{sep}{status}"),
+            None => title,
         }
     }
 }
 
-/// The plan as an indented list: one line per node with its kind, label and needs.
-pub fn text(plan: &Plan, expand: bool) -> String {
+/// `cached`, `dirty: item changed`, `pending (after build)`.
+fn describe(status: &CacheStatus) -> String {
+    match status {
+        CacheStatus::Cached => "cached".to_string(),
+        CacheStatus::Dirty(why) => format!("dirty: {why}"),
+        CacheStatus::Pending(why) if why.starts_with("after ") => format!("pending {why}"),
+        CacheStatus::Pending(why) => format!("pending: {why}"),
+    }
+}
+
+/// The counts of a collapsed group (`3 cached, 1 dirty`) and its worst class.
+fn group_status(
+    plan: &Plan,
+    members: &[NodeIndex],
+    statuses: &Statuses,
+) -> (Option<String>, Option<&'static str>) {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for status in members
+        .iter()
+        .filter_map(|&m| statuses.get(&plan.node(m).id))
+    {
+        match counts.iter_mut().find(|(w, _)| *w == status.word()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((status.word(), 1)),
+        }
+    }
+    if counts.is_empty() {
+        return (None, None);
+    }
+    counts.sort_by_key(|(w, _)| ["cached", "dirty", "pending"].iter().position(|x| x == w));
+    let text = counts
+        .iter()
+        .map(|(w, n)| format!("{n} {w}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (Some(text), counts.last().map(|(w, _)| *w))
+}
+
+/// The plan as an indented list: one line per node with its kind, label, cache status
+/// and needs.
+pub fn text(plan: &Plan, expand: bool, statuses: &Statuses) -> String {
     let shown = shown(plan, expand);
     let mut out = format!(
         "workflow `{}`: {}\n",
@@ -176,9 +238,14 @@ pub fn text(plan: &Plan, expand: bool) -> String {
         super::plural(plan.len(), "node")
     );
     for s in &shown {
-        let d = Drawn::new(plan, &shown, s);
+        let d = Drawn::new(plan, &shown, s, statuses);
         let kind = d.kind.map_or("map-item", NodeKind::as_str);
-        let _ = writeln!(out, "{}  [{kind}]  {}", d.id, d.label);
+        let status = d
+            .status
+            .as_ref()
+            .map(|s| format!("  ({s})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "{}  [{kind}]  {}{status}", d.id, d.label);
         if !d.deps.is_empty() {
             let _ = writeln!(out, "    needs: {}", d.deps.join(", "));
         }
@@ -186,8 +253,17 @@ pub fn text(plan: &Plan, expand: bool) -> String {
     out
 }
 
-/// The plan as a Graphviz digraph.
-pub fn dot(plan: &Plan, expand: bool) -> String {
+/// The fill colour of a cache status in DOT.
+fn fill(class: &str) -> &'static str {
+    match class {
+        "cached" => "#d8f0d8",
+        "dirty" => "#ffe2b8",
+        _ => "#e8e8e8",
+    }
+}
+
+/// The plan as a Graphviz digraph; nodes are filled by cache status.
+pub fn dot(plan: &Plan, expand: bool, statuses: &Statuses) -> String {
     let shown = shown(plan, expand);
     let mut out = format!(
         "digraph {} {{\n  rankdir=TB;\n  node [shape=box, fontname=\"Helvetica\"];\n",
@@ -195,11 +271,15 @@ pub fn dot(plan: &Plan, expand: bool) -> String {
     );
     let mut edges = String::new();
     for s in &shown {
-        let d = Drawn::new(plan, &shown, s);
+        let d = Drawn::new(plan, &shown, s, statuses);
         let shape = d.kind.map_or("box3d", shape);
+        let style = d
+            .class
+            .map(|c| format!(", style=filled, fillcolor=\"{}\"", fill(c)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} [label={}, shape={shape}];",
+            "  {} [label={}, shape={shape}{style}];",
             dot_quote(&d.id),
             dot_quote(&d.titled("\n"))
         );
@@ -235,14 +315,18 @@ fn dot_quote(text: &str) -> String {
     out
 }
 
-/// The plan as a Mermaid flowchart.
-pub fn mermaid(plan: &Plan, expand: bool) -> String {
+/// The plan as a Mermaid flowchart; nodes get a class by cache status.
+pub fn mermaid(plan: &Plan, expand: bool, statuses: &Statuses) -> String {
     let shown = shown(plan, expand);
     let mut names: Vec<String> = Vec::new();
     let mut out = String::from("flowchart TD\n");
     let mut edges = String::new();
+    let mut classes = String::new();
     for (n, s) in shown.iter().enumerate() {
-        let d = Drawn::new(plan, &shown, s);
+        let d = Drawn::new(plan, &shown, s, statuses);
+        if let Some(class) = d.class {
+            let _ = writeln!(classes, "  class n{n} {class}");
+        }
         let text = d.titled("<br/>");
         let (id, deps) = (d.id, d.deps);
         names.push(id);
@@ -254,6 +338,12 @@ pub fn mermaid(plan: &Plan, expand: bool) -> String {
         }
     }
     out.push_str(&edges);
+    if !classes.is_empty() {
+        for class in ["cached", "dirty", "pending"] {
+            let _ = writeln!(out, "  classDef {class} fill:{}", fill(class));
+        }
+        out.push_str(&classes);
+    }
     out
 }
 
@@ -264,8 +354,9 @@ fn mermaid_escape(text: &str) -> String {
         .replace("#lt;br/#gt;", "<br/>")
 }
 
-/// The whole plan as JSON: every node with its kind, label, dependencies and hash.
-pub fn json(plan: &Plan) -> serde_json::Value {
+/// The whole plan as JSON: every node with its kind, label, dependencies, hash and
+/// cache status (`"cache": {"status", "reason"}`, when known).
+pub fn json(plan: &Plan, statuses: &Statuses) -> serde_json::Value {
     let nodes: Vec<serde_json::Value> = plan
         .nodes()
         .map(|(index, node)| {
@@ -282,6 +373,9 @@ pub fn json(plan: &Plan) -> serde_json::Value {
             }
             if let Work::Pending { reason } = &node.work {
                 value["pending"] = json!(reason);
+            }
+            if let Some(status) = statuses.get(&node.id) {
+                value["cache"] = json!({"status": status.word(), "reason": status.reason()});
             }
             value
         })

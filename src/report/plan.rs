@@ -87,17 +87,13 @@ pub fn build_text(plan: &Plan, rows: &[(&PlanNode, &CacheStatus)]) -> String {
 
 /// `build --dry-run=json`: the graph JSON with each node's `cache` status and reason.
 pub fn build_json(plan: &Plan, rows: &[(&PlanNode, &CacheStatus)]) -> serde_json::Value {
-    let mut value = super::graph::json(plan);
-    let status: std::collections::HashMap<&str, &CacheStatus> =
-        rows.iter().map(|(n, s)| (n.id.as_str(), *s)).collect();
+    let statuses: super::graph::Statuses = rows
+        .iter()
+        .map(|(n, s)| (n.id.clone(), (*s).clone()))
+        .collect();
+    let mut value = super::graph::json(plan, &statuses);
     if let Some(nodes) = value["nodes"].as_array_mut() {
-        nodes.retain(|n| n["id"].as_str().is_some_and(|id| status.contains_key(id)));
-        for node in nodes {
-            let Some(s) = node["id"].as_str().and_then(|id| status.get(id)) else {
-                continue;
-            };
-            node["cache"] = serde_json::json!({"status": s.word(), "reason": s.reason()});
-        }
+        nodes.retain(|n| n["id"].as_str().is_some_and(|id| statuses.contains_key(id)));
     }
     value["node_count"] = serde_json::json!(rows.len());
     value

@@ -168,7 +168,13 @@ fn split_positional(words: &[String]) -> (PathBuf, Vec<String>) {
 fn decide(args: &BuildArgs, workflow_path: &Path, targets: &[String]) -> Result<ExitCode, Error> {
     let (_, workflow) = load(workflow_path, &args.job.load)?;
     let root = crate::config::workflow_root(workflow_path, args.job.path.as_deref());
-    let (plan, states) = statuses(workflow, workflow_path, &root, &args.job)?;
+    let params = params(&args.job)?;
+    let cx = KeyContext {
+        args: &args.job.args,
+        params: &params,
+        profile: args.job.profile.as_deref(),
+    };
+    let (plan, states) = statuses(workflow, workflow_path, &root, cx)?;
     let wanted = |id: &str| targets.is_empty() || wanted_ids(&plan, targets).contains(id);
     let rows: Vec<(&crate::graph::PlanNode, &CacheStatus)> = plan
         .nodes()
@@ -191,31 +197,40 @@ fn decide(args: &BuildArgs, workflow_path: &Path, targets: &[String]) -> Result<
     print_stdout(&text)
 }
 
+/// What a job's keys depend on besides the workflow: its arguments and profile.
+pub struct KeyContext<'a> {
+    /// `--args`.
+    pub args: &'a [String],
+    /// `--param` values.
+    pub params: &'a std::collections::BTreeMap<String, serde_json::Value>,
+    /// `--profile`.
+    pub profile: Option<&'a str>,
+}
+
 /// Compiles the workflow and decides every node's cache status, read-only.
 pub fn statuses(
     workflow: Workflow,
     workflow_path: &Path,
     root: &Path,
-    job: &JobArgs,
+    cx: KeyContext,
 ) -> Result<(crate::graph::Plan, Vec<CacheStatus>), Error> {
     let env = crate::config::Env::read();
-    let params = params(job)?;
     let state_root = crate::config::state_root(root);
     let setup = MemoSetup {
         root,
         state_root: &state_root,
         workflow: &workflow,
         workflow_file: relative(workflow_path, root),
-        profile: job.profile.as_deref(),
+        profile: cx.profile,
         os_env: &env.os_env,
-        arguments: serde_json::json!({"args": job.args, "params": params, "name": workflow.name}),
+        arguments: serde_json::json!({"args": cx.args, "params": cx.params, "name": workflow.name}),
         claude_bin: &env.claude_bin,
         mode: CacheMode::Build { force: false },
     };
     let mut memo = Memo::read_only(setup)?;
     let options = PlanOptions {
         root,
-        profile: job.profile.as_deref(),
+        profile: cx.profile,
         stage: Stage::Whole,
         os_env: &env.os_env,
     };

@@ -140,12 +140,31 @@ fn compile(
 
 /// `prodigy graph WORKFLOW --format ...`.
 fn graph(args: &GraphArgs) -> Result<ExitCode, Error> {
-    let plan = compile(&args.workflow, &args.load, None, None)?;
+    let (_, workflow) = load(&args.workflow, &args.load)?;
+    let root = crate::config::workflow_root(&args.workflow, None);
+    let cx = build::KeyContext {
+        args: &[],
+        params: &Default::default(),
+        profile: None,
+    };
+    let (plan, statuses) = match build::statuses(workflow, &args.workflow, &root, cx) {
+        Ok((plan, states)) => {
+            let ids = plan.nodes().map(|(_, n)| n.id.clone());
+            let statuses: report::graph::Statuses = ids.zip(states).collect();
+            (plan, statuses)
+        }
+        Err(e @ (Error::Plan(_) | Error::Job(_))) => return Err(e),
+        Err(e) => {
+            report::eprint(&format!("warning: cache status unknown: {e}\n"));
+            let plan = compile(&args.workflow, &args.load, None, None)?;
+            (plan, Default::default())
+        }
+    };
     let text = match args.format {
-        GraphFormat::Text => report::graph::text(&plan, args.expand),
-        GraphFormat::Dot => report::graph::dot(&plan, args.expand),
-        GraphFormat::Mermaid => report::graph::mermaid(&plan, args.expand),
-        GraphFormat::Json => report::graph::json(&plan).to_string() + "\n",
+        GraphFormat::Text => report::graph::text(&plan, args.expand, &statuses),
+        GraphFormat::Dot => report::graph::dot(&plan, args.expand, &statuses),
+        GraphFormat::Mermaid => report::graph::mermaid(&plan, args.expand, &statuses),
+        GraphFormat::Json => report::graph::json(&plan, &statuses).to_string() + "\n",
     };
     print_stdout(&text)
 }
@@ -161,7 +180,7 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
         )?;
         let text = match format {
             PlanFormat::Text => report::plan::text(&plan),
-            PlanFormat::Json => report::graph::json(&plan).to_string() + "\n",
+            PlanFormat::Json => report::graph::json(&plan, &Default::default()).to_string() + "\n",
         };
         return print_stdout(&text);
     }

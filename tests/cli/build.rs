@@ -351,3 +351,34 @@ fn tree_bytes(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+#[test]
+fn graph_shows_each_nodes_cache_status() {
+    let first = build(MAP).file("items.json", items(2)).run_limited();
+    first.success();
+    std::fs::write(first.abs("items.json"), "[{\"n\": 0}, {\"n\": 5}]").unwrap();
+    let text = first.next().args(["graph", "prodigy.yml"]).run_limited();
+    text.success()
+        .stdout_has("map/item_0  [map-item]  {\"n\":0}  (cached)\n")
+        .stdout_has("map/item_1  [map-item]  {\"n\":5}  (dirty: item changed)\n")
+        .stdout_has("reduce[0]  [reduce]  shell: echo reduce ${map.successful} >> log.txt  (pending after map/item_1)\n");
+    let dot = text
+        .next()
+        .args(["graph", "prodigy.yml", "--format", "dot"])
+        .run_limited();
+    dot.success()
+        .stdout_has("\\ncached\", shape=component, style=filled");
+    let json = dot
+        .next()
+        .args(["graph", "prodigy.yml", "--format", "json"])
+        .run_limited();
+    json.success();
+    let statuses: Vec<String> = crate::support::nodes(&json.json())
+        .into_iter()
+        .map(|(id, n)| format!("{id}={}", n["cache"]["status"].as_str().unwrap_or("?")))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["map/item_0=cached", "map/item_1=dirty", "reduce[0]=pending"]
+    );
+}

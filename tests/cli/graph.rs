@@ -73,18 +73,18 @@ fn text_graph_of_a_small_mapreduce() {
     output.success().stderr_eq("");
     insta::assert_snapshot!(output.stdout, @r#"
     workflow `docs`: 7 nodes
-    setup[0]  [step]  shell: cargo build
-    setup[1]  [step]  shell: cargo doc --no-deps
+    setup[0]  [step]  shell: cargo build  (dirty: not run before)
+    setup[1]  [step]  shell: cargo doc --no-deps  (pending after setup[0])
         needs: setup[0]
-    map/item_0  [map-item]  {"name":"api","path":"crates/api"}
+    map/item_0  [map-item]  {"name":"api","path":"crates/api"}  (pending after setup[1])
         needs: setup[1]
-    map/item_1  [map-item]  {"name":"web","path":"crates/web"}
+    map/item_1  [map-item]  {"name":"web","path":"crates/web"}  (pending after setup[1])
         needs: setup[1]
-    map/item_2  [map-item]  {"name":"cli","path":"crates/cli"}
+    map/item_2  [map-item]  {"name":"cli","path":"crates/cli"}  (pending after setup[1])
         needs: setup[1]
-    reduce[0]  [reduce]  shell: echo "${map.successful}/${map.total} documented"
+    reduce[0]  [reduce]  shell: echo "${map.successful}/${map.total} documented"  (pending after map/item_0)
         needs: map/item_0, map/item_1, map/item_2
-    reduce[1]  [reduce]  shell: git log --oneline -n ${map.total}
+    reduce[1]  [reduce]  shell: git log --oneline -n ${map.total}  (pending after reduce[0])
         needs: reduce[0]
     "#);
 }
@@ -186,7 +186,8 @@ fn mermaid_output_is_a_flowchart_with_escaped_labels() {
         output.stdout
     );
     output
-        .stdout_has("n0[\"setup[0]<br/>shell: cargo build\"]")
+        .stdout_has("n0[\"setup[0]<br/>shell: cargo build<br/>dirty: not run before\"]")
+        .stdout_has("  class n0 dirty\n")
         .stdout_has("#quot;api#quot;")
         .stdout_has("  n1 --> n2\n")
         .stdout_has("  n4 --> n5\n");
@@ -196,15 +197,18 @@ fn mermaid_output_is_a_flowchart_with_escaped_labels() {
 fn large_maps_collapse_in_text_dot_and_mermaid() {
     let text = big_map(50).args(["graph", "flow.yml"]).run();
     text.success()
-        .stdout_has("map/*  [map-item]  50 map items: map/item_0 … map/item_49\n")
-        .stdout_has("reduce[0]  [reduce]  shell: echo done\n    needs: map/*\n");
+        .stdout_has("map/*  [map-item]  50 map items: map/item_0 … map/item_49  (50 dirty)\n")
+        .stdout_has(
+            "reduce[0]  [reduce]  shell: echo done  (pending after map/item_0)\n    needs: map/*\n",
+        );
     assert!(!text.stdout.contains("map/item_1 "), "{}", text.stdout);
 
     let dot = big_map(50)
         .args(["graph", "flow.yml", "--format", "dot"])
         .run();
     dot.success()
-        .stdout_has("\"map/*\" [label=\"50 map items: map/item_0 … map/item_49\"")
+        .stdout_has("\"map/*\" [label=\"50 map items: map/item_0 … map/item_49\\n50 dirty\"")
+        .stdout_has("fillcolor=")
         .stdout_has("\"map/*\" -> \"reduce[0]\";");
     assert!(!dot.stdout.contains("map/item_17"), "{}", dot.stdout);
     render_svg(&dot.stdout);
@@ -226,7 +230,9 @@ fn expand_shows_every_map_item() {
     let text = big_map(50).args(["graph", "flow.yml", "--expand"]).run();
     text.success();
     for i in 0..50 {
-        text.stdout_has(&format!("map/item_{i}  [map-item]  {{\"n\":{i}}}\n"));
+        text.stdout_has(&format!(
+            "map/item_{i}  [map-item]  {{\"n\":{i}}}  (dirty: not run before)\n"
+        ));
     }
     assert!(!text.stdout.contains("map/*"), "{}", text.stdout);
 
@@ -272,7 +278,9 @@ fn needs_form_a_diamond() {
         .args(["graph", "testdata/workflows/valid/needs-diamond.yml"])
         .run()
         .success()
-        .stdout_has("package  [step]  shell: cargo package\n    needs: lint, test\n");
+        .stdout_has(
+            "package  [step]  shell: cargo package  (pending after lint)\n    needs: lint, test\n",
+        );
 }
 
 #[test]
@@ -293,9 +301,9 @@ fn legacy_steps_are_shown_as_claude_commands() {
         .args(["graph", "testdata/workflows/valid/legacy-commands.yml"])
         .run()
         .success()
-        .stdout_has("step[0]  [step]  claude: /prodigy-code-review\n")
-        .stdout_has("step[1]  [step]  claude: /prodigy-lint --focus performance\n")
-        .stdout_has("implement  [step]  prodigy-implement-spec\n    needs: step[1]\n");
+        .stdout_has("step[0]  [step]  claude: /prodigy-code-review  (dirty: not run before)\n")
+        .stdout_has("step[1]  [step]  claude: /prodigy-lint --focus performance  (pending after step[0])\n")
+        .stdout_has("implement  [step]  prodigy-implement-spec  (pending after step[1])\n    needs: step[1]\n");
 }
 
 #[test]

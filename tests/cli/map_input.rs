@@ -28,7 +28,7 @@ fn a_map_over_a_file_setup_writes_is_pending() {
         .run();
     output
         .success()
-        .stdout_has("map  [map-pending]  expands at run time: setup writes the input file\n    needs: setup[0]\n");
+        .stdout_has("map  [map-pending]  expands at run time: setup writes the input file  (pending after setup[0])\n    needs: setup[0]\n");
 }
 
 #[test]
