@@ -382,3 +382,37 @@ fn graph_shows_each_nodes_cache_status() {
         ["map/item_0=cached", "map/item_1=dirty", "reduce[0]=pending"]
     );
 }
+
+#[test]
+fn run_records_results_so_a_build_after_it_runs_nothing() {
+    let first = build(STEPS).run_limited();
+    first.success();
+    let run = first.next().args(["run", "prodigy.yml"]).run_limited();
+    run.success().stderr_has("3 ran, 0 cached");
+    let built = run.next().arg("build").run_limited();
+    built.success().stderr_has("0 ran, 3 cached");
+    assert_eq!(built.log_lines("log.txt").len(), 6);
+}
+
+#[test]
+fn the_index_is_compacted_so_it_does_not_grow_with_every_build() {
+    let mut output = build(MAP).file("items.json", items(20)).run_limited();
+    output.success();
+    let size = |o: &Output| {
+        std::fs::metadata(o.abs(".prodigy/cache/index.bin"))
+            .unwrap()
+            .len()
+    };
+    let first = size(&output);
+    for round in 1..=4 {
+        let text = items(20).replace("}", &format!(", \"round\": {round}}}"));
+        std::fs::write(output.abs("items.json"), text).unwrap();
+        output = again(output, &[]);
+        output.success().stderr_has("21 ran");
+    }
+    assert!(
+        size(&output) < first * 3 / 2,
+        "{} vs {first}",
+        size(&output)
+    );
+}

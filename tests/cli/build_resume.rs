@@ -213,3 +213,53 @@ fn kill_9_at_random_moments_loses_no_completed_item() {
         output = check;
     }
 }
+
+#[test]
+fn a_killed_build_that_committed_resumes_without_committing_again() {
+    let yaml = "name: halfway
+isolation: none
+commands:
+  - shell: echo one > a.txt && git add a.txt && git commit -qm 'add a' && echo a >> log.txt
+  - shell: sleep 30
+  - shell: echo done >> log.txt
+";
+    let running = repo(yaml).arg("build").spawn();
+    let root = running.root().to_path_buf();
+    assert!(wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(root.join("log.txt")).is_ok_and(|t| t.contains('a'))
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    running.signal("KILL");
+    let killed = running.wait(Duration::from_secs(10));
+    crate::support::processes_with("sleep 30")
+        .iter()
+        .for_each(|pid| {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        });
+    std::fs::write(root.join("prodigy.yml"), yaml.replace("sleep 30", "true")).unwrap();
+    let resumed = killed.next().args(["build", "--explain"]).run_limited();
+    resumed.success().stderr_has("Cached step[0]");
+    assert_eq!(resumed.log_lines("log.txt"), ["a", "done"]);
+    assert_eq!(
+        git_out(&resumed, &["log", "--format=%s"]),
+        "add a\nstart\n",
+        "the commit is not made twice"
+    );
+}
+
+#[test]
+fn parallel_steps_that_commit_are_run_again_rather_than_cached_wrongly() {
+    let yaml = "name: parallel
+isolation: none
+commands:
+  - id: a
+    shell: sleep 0.3 && echo a > a.txt && git add a.txt && git commit -qm a
+  - id: b
+    needs: []
+    shell: sleep 0.3 && echo b >> log.txt
+";
+    let first = repo(yaml).arg("build").run_limited();
+    first
+        .success()
+        .stderr_has("a: result not cached: it changed the repository while another step ran");
+}
