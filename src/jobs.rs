@@ -15,6 +15,9 @@ use crate::exec::memo::CacheMode;
 /// The version of job files; files of another version are skipped.
 pub const JOB_SCHEMA_VERSION: u32 = 1;
 
+/// Finished jobs kept in the journal; older ones are removed once twice as many pile up.
+pub const KEEP_FINISHED: usize = 100;
+
 /// Why the journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -173,6 +176,54 @@ impl Journal {
         crate::fs::write_atomic(&path, text.as_bytes()).map_err(io(&path))
     }
 
+    /// Removes the oldest finished jobs when more than twice [`KEEP_FINISHED`] are
+    /// recorded (unfinished ones stay for `resume`).
+    pub fn prune(&self) -> Result<(), JournalError> {
+        let files = std::fs::read_dir(&self.dir).map_or(0, |entries| entries.count());
+        if files <= 2 * KEEP_FINISHED {
+            return Ok(());
+        }
+        let records = self.records()?;
+        let mut finished: Vec<(PathBuf, JobRecord)> = records
+            .into_iter()
+            .filter(|(_, r)| matches!(r.status, JobStatus::Succeeded | JobStatus::Failed))
+            .collect();
+        finished.sort_by_key(|(_, r)| std::cmp::Reverse(r.started_at));
+        for (path, _) in finished.into_iter().skip(KEEP_FINISHED) {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(JournalError::Io { path, source: e });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Every readable job file of this version, with its path.
+    fn records(&self) -> Result<Vec<(PathBuf, JobRecord)>, JournalError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(JournalError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        Ok(entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| {
+                let record = serde_json::from_slice::<JobRecord>(&std::fs::read(&p).ok()?).ok()?;
+                Some((p, record))
+            })
+            .filter(|(_, r)| r.schema_version == JOB_SCHEMA_VERSION)
+            .collect())
+    }
+
     /// The job `id`.
     pub fn load(&self, id: &str) -> Result<JobRecord, JournalError> {
         let valid = !id.is_empty()
@@ -193,28 +244,110 @@ impl Journal {
 
     /// The newest job that did not finish (killed or interrupted).
     pub fn newest_unfinished(&self) -> Result<Option<JobRecord>, JournalError> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(JournalError::Io {
-                    path: self.dir.clone(),
-                    source,
-                });
-            }
-        };
-        let newest = entries
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| std::fs::read(e.path()).ok())
-            .filter_map(|b| serde_json::from_slice::<JobRecord>(&b).ok())
-            .filter(|r| r.schema_version == JOB_SCHEMA_VERSION)
+        Ok(self
+            .records()?
+            .into_iter()
+            .map(|(_, r)| r)
             .filter(|r| matches!(r.status, JobStatus::Running | JobStatus::Interrupted))
-            .max_by_key(|r| r.started_at);
-        Ok(newest)
+            .max_by_key(|r| r.started_at))
     }
 
     fn path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, status: JobStatus, age_secs: i64) -> JobRecord {
+        let at = Utc::now() - chrono::Duration::seconds(age_secs);
+        JobRecord {
+            schema_version: JOB_SCHEMA_VERSION,
+            job_id: id.to_string(),
+            command: "build".to_string(),
+            workflow_path: PathBuf::from("/repo/prodigy.yml"),
+            root: PathBuf::from("/repo"),
+            args: vec!["a".to_string()],
+            params: vec!["k=v".to_string()],
+            param_file: None,
+            profile: Some("ci".to_string()),
+            jobs: Some(3),
+            keep_going: true,
+            targets: vec!["test".to_string()],
+            status,
+            pid: 1,
+            started_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_job_round_trips_and_gives_its_settings_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path());
+        let job = record("j1", JobStatus::Running, 0);
+        journal.save(&job).unwrap();
+        assert_eq!(journal.load("j1").unwrap(), job);
+        let args = job.job_args();
+        assert_eq!(
+            (args.args, args.params, args.jobs),
+            (job.args, job.params, Some(3))
+        );
+        assert_eq!(args.path, Some(PathBuf::from("/repo")));
+        assert!(dir.path().join(".prodigy/.gitignore").exists());
+        assert!(matches!(
+            journal.load("nope"),
+            Err(JournalError::NoSuchJob(_))
+        ));
+        assert!(matches!(
+            journal.load("../x"),
+            Err(JournalError::NoSuchJob(_))
+        ));
+    }
+
+    #[test]
+    fn the_newest_unfinished_job_is_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path());
+        assert_eq!(journal.newest_unfinished().unwrap(), None);
+        journal
+            .save(&record("old", JobStatus::Interrupted, 60))
+            .unwrap();
+        journal
+            .save(&record("new", JobStatus::Running, 10))
+            .unwrap();
+        journal
+            .save(&record("done", JobStatus::Succeeded, 0))
+            .unwrap();
+        assert_eq!(journal.newest_unfinished().unwrap().unwrap().job_id, "new");
+    }
+
+    #[test]
+    fn pruning_keeps_unfinished_and_the_newest_finished_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path());
+        let total = 2 * KEEP_FINISHED + 1;
+        for i in 0..total {
+            let age = i64::try_from(total - i).unwrap();
+            journal
+                .save(&record(&format!("j{i}"), JobStatus::Failed, age))
+                .unwrap();
+        }
+        journal
+            .save(&record("killed", JobStatus::Running, 10_000))
+            .unwrap();
+        journal.prune().unwrap();
+        assert!(journal.load("killed").is_ok(), "unfinished jobs stay");
+        assert!(
+            journal.load(&format!("j{}", total - 1)).is_ok(),
+            "the newest stays"
+        );
+        assert!(journal.load("j0").is_err(), "the oldest went");
+        let left = std::fs::read_dir(dir.path().join(".prodigy/jobs"))
+            .unwrap()
+            .count();
+        assert_eq!(left, KEEP_FINISHED + 1);
     }
 }

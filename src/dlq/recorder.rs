@@ -20,6 +20,9 @@ pub struct Recorder {
     base: HashMap<String, u32>,
     /// Items with a failed or cancelled record, which a success must resolve.
     open: HashMap<String, bool>,
+    /// The job is in the DLQ index (it is registered with its first record, so a job
+    /// without failures leaves the DLQ untouched).
+    registered: bool,
     /// Items of earlier jobs' DLQs that this job runs again (`dlq` nodes), by their
     /// JSON: their records continue under the job and item id they have there.
     carried: HashMap<String, Carried>,
@@ -33,15 +36,15 @@ struct Carried {
 }
 
 impl Recorder {
-    /// A recorder for the job (registered in the DLQ index now); items already in its
-    /// DLQ continue their attempt count.
+    /// A recorder for the job (registered in the DLQ index with its first record);
+    /// items already in its DLQ continue their attempt count.
     pub fn new(store: DlqStore, job: JobInfo, masker: Masker) -> Result<Self, DlqError> {
-        store.register_job(&job)?;
         let job_id = job.job_id.clone();
         let job_id = job_id.as_str();
         let mut base = HashMap::new();
         let mut open = HashMap::new();
-        if store.jobs()?.iter().any(|j| j.job_id == job_id) {
+        let registered = store.jobs()?.iter().any(|j| j.job_id == job_id);
+        if registered {
             for item in store.history(Some(job_id))? {
                 base.insert(item.item_id.clone(), item.attempts());
                 open.insert(item.item_id.clone(), item.latest().status.in_dlq());
@@ -54,6 +57,7 @@ impl Recorder {
             masker,
             base,
             open,
+            registered,
             carried: HashMap::new(),
         })
     }
@@ -73,8 +77,12 @@ impl Recorder {
         }
     }
 
-    /// Records how many items the job's map had, for the failure rate of `dlq stats`.
+    /// Records how many items the job's map had, for the failure rate of `dlq stats`
+    /// (of a job in the DLQ).
     pub fn record_total(&self, items_total: usize) -> Result<(), DlqError> {
+        if !self.registered {
+            return Ok(());
+        }
         let info = JobInfo {
             items_total: Some(items_total),
             updated_at: Utc::now(),
@@ -96,7 +104,10 @@ impl Recorder {
                 .unwrap_or_else(|| serde_json::json!({}));
             context["setup_vars"] = masked;
             self.job.context = Some(context);
-            return self.store.register_job(&self.job);
+            return match self.registered {
+                true => self.store.register_job(&self.job),
+                false => Ok(()),
+            };
         }
         let Event::ItemAttempt {
             id,
@@ -164,6 +175,10 @@ impl Recorder {
             self.open.insert(item_id, status.in_dlq());
         } else if status == RecordStatus::Resolved {
             self.carried.remove(&item.to_string());
+        }
+        if !self.registered && record.job_id == self.job_id {
+            self.store.register_job(&self.job)?;
+            self.registered = true;
         }
         self.store.append(&[record])
     }

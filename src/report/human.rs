@@ -40,9 +40,15 @@ pub struct Reporter {
     /// Failure details of map items waiting for `error_collection` to print them.
     pending: Vec<(String, String)>,
     failed: usize,
+    /// `Cached` lines not printed yet: they come in bursts, and are written together
+    /// with the next other line (one write instead of one per node).
+    held: std::cell::RefCell<String>,
     /// Every finished node, in finishing order.
     pub records: Vec<NodeRecord>,
 }
+
+/// Held `Cached` lines are written once they reach this size.
+const HELD_LIMIT: usize = 64 << 10;
 
 impl Reporter {
     /// A reporter for job `job_id`; `events` receives JSON Lines when given.
@@ -67,6 +73,7 @@ impl Reporter {
             running: Default::default(),
             pending: Vec::new(),
             failed: 0,
+            held: Default::default(),
             records: Vec::new(),
         };
         reporter.write_json(serde_json::json!({"event": "job_started"}));
@@ -92,6 +99,8 @@ impl Reporter {
                 self.line(&text);
             }
             Event::NodeStarted { id, kind } => {
+                // Something runs now: what was replayed so far is shown before it.
+                self.release();
                 if !kind.is_item() {
                     self.flush_failures();
                 }
@@ -153,7 +162,10 @@ impl Reporter {
         let id = format!("{id}{dlq}");
         let text = match &result.status {
             NodeStatus::Succeeded => format!("{} {id} [{secs:.2}s]", self.verb("Ran", 32)),
-            NodeStatus::Cached => format!("{} {id}", self.verb("Cached", 36)),
+            NodeStatus::Cached => {
+                let text = format!("{} {id}", self.verb("Cached", 36));
+                return self.hold(&text);
+            }
             NodeStatus::Failed(f) => format!(
                 "{} {id} [{secs:.2}s]: {}",
                 self.verb("Failed", 31),
@@ -254,11 +266,38 @@ impl Reporter {
         }
     }
 
-    /// Prints a line to stderr above the progress bar.
+    /// Prints a line to stderr above the progress bar (after any held lines).
     pub fn line(&self, text: &str) {
+        let mut out = std::mem::take(&mut *self.held.borrow_mut());
+        out.push_str(text);
+        out.push('\n');
+        self.write(&out);
+    }
+
+    /// Holds a line to print with the next one (see `held`).
+    fn hold(&self, text: &str) {
+        let mut held = self.held.borrow_mut();
+        held.push_str(text);
+        held.push('\n');
+        if held.len() >= HELD_LIMIT {
+            let out = std::mem::take(&mut *held);
+            drop(held);
+            self.write(&out);
+        }
+    }
+
+    /// Writes held lines now.
+    fn release(&self) {
+        let out = std::mem::take(&mut *self.held.borrow_mut());
+        if !out.is_empty() {
+            self.write(&out);
+        }
+    }
+
+    fn write(&self, text: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| super::eprint(&format!("{text}\n"))),
-            None => super::eprint(&format!("{text}\n")),
+            Some(bar) => bar.suspend(|| super::eprint(text)),
+            None => super::eprint(text),
         }
     }
 
@@ -328,6 +367,7 @@ impl Reporter {
     /// Ends the progress bar and builds the summary.
     pub fn finish(&mut self, workflow: &str, status: &str) -> Summary {
         self.flush_failures();
+        self.release();
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -342,5 +382,11 @@ impl Reporter {
             self.started.elapsed(),
             std::mem::take(&mut self.records),
         )
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.release();
     }
 }

@@ -63,6 +63,7 @@ pub fn start(start: Start) -> Result<ExitCode, Error> {
         &start.targets,
     );
     journal.save(&record)?;
+    journal.prune()?;
     let code = super::job::execute(JobRequest {
         workflow: &workflow,
         workflow_path: start.workflow_path,

@@ -9,46 +9,73 @@ use crate::graph::{NodeKind, Plan, PlanNode, Work};
 use crate::workflow::interpolate::Phase;
 use crate::workflow::schema::Step;
 
+/// What keys need of one step, or of the map's agent template: computed once per job.
+#[derive(Debug, Clone)]
+pub(super) struct Definition {
+    /// The digest of the step (or of the template with the failure handlers and policy).
+    digest: String,
+    /// Every step may be cached (no `cache: false`).
+    cacheable: bool,
+    /// Declared `inputs:`; `None` when the step declares none (the starting tree).
+    inputs: Option<Vec<String>>,
+    /// A claude step is in it.
+    uses_claude: bool,
+}
+
+impl Definition {
+    /// The definition of `steps`; `digest` names them with what else decides them.
+    fn new(steps: &[Step], digest: String, template: bool) -> Definition {
+        let inputs = if template {
+            // A map item is keyed by its item, plus any inputs its steps declare.
+            Some(
+                steps
+                    .iter()
+                    .flat_map(|s| s.inputs.iter().flatten().cloned())
+                    .collect(),
+            )
+        } else {
+            steps.first().and_then(|s| s.inputs.clone())
+        };
+        Definition {
+            digest,
+            cacheable: steps.iter().all(|s| s.cache),
+            inputs,
+            uses_claude: steps.iter().any(uses_claude),
+        }
+    }
+}
+
+/// Where a definition comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Site {
+    /// Step `index` of `phase`.
+    Step(Phase, usize),
+    /// The map's agent template.
+    Template,
+}
+
 impl Memo {
-    /// The node's key, digest and input stamps; `None` for `cache: false`.
+    /// The node's key, digest and input stamps; `None` for `cache: false` (and for a
+    /// map whose items are not known yet).
     pub(super) fn key(
         &mut self,
         plan: &Plan,
         node: &PlanNode,
         deps: &[&str],
     ) -> Result<Option<(ActionKey, Digest, Vec<InputStamp>)>, MemoError> {
-        let steps: Vec<&Step> = match &node.work {
-            Work::Step { .. } => plan.step(node).into_iter().collect(),
-            Work::Item { .. } => crate::graph::build::phase_steps(plan.workflow(), Phase::Map)
-                .iter()
-                .collect(),
+        let (site, item) = match &node.work {
+            Work::Step { phase, index } => (Site::Step(*phase, *index), None),
+            Work::Item { item, .. } => (Site::Template, Some(to_hex(&digest_of(item)))),
             Work::Pending { .. } => return Ok(None),
         };
-        if steps.iter().any(|s| !s.cache) {
+        let definition = self.definition(plan, site);
+        if !definition.cacheable {
             return Ok(None);
         }
-        let (definition, item) = match &node.work {
-            Work::Step { phase, index } => (self.step_definition(plan, *phase, *index), None),
-            Work::Item { item, .. } => (
-                self.template.clone().unwrap_or_default(),
-                Some(to_hex(&digest_of(item))),
-            ),
-            Work::Pending { .. } => return Ok(None),
-        };
-        let declared: Option<Vec<String>> = match node.work {
-            Work::Step { .. } => steps.first().and_then(|s| s.inputs.clone()),
-            _ => {
-                let all: Vec<String> = steps
-                    .iter()
-                    .flat_map(|s| s.inputs.iter().flatten().cloned())
-                    .collect();
-                Some(all)
-            }
-        };
-        let (inputs, stamps, starting_tree) = match declared {
+        let (inputs, stamps, starting_tree) = match &definition.inputs {
             Some(patterns) if patterns.is_empty() => (None, Vec::new(), None),
             Some(patterns) => {
-                let (digests, stamps) = self.inputs.resolve(&patterns)?;
+                let (digests, stamps) = self.inputs.resolve(patterns)?;
                 (Some(digests), stamps, None)
             }
             None => (None, Vec::new(), Some(self.tree.digest.clone())),
@@ -60,7 +87,6 @@ impl Memo {
                 dependency(id, &output)
             })
             .collect();
-        let uses_claude = steps.iter().any(|s| uses_claude(s));
         let key = ActionKey {
             schema_version: ACTION_KEY_VERSION,
             // A `dlq` node is a map item run again: the same key, so it stays cached
@@ -70,26 +96,46 @@ impl Memo {
             } else {
                 node.kind.as_str()
             },
-            definition,
+            definition: definition.digest,
             item,
             env: self.env.clone(),
-            arguments: to_hex(&digest_of(&(&self.arguments, self.iteration))),
+            arguments: self.arguments_digest(),
             inputs,
             starting_tree,
             dependencies,
-            claude_version: uses_claude.then(|| self.claude_version()),
+            claude_version: definition.uses_claude.then(|| self.claude_version()),
         };
         let digest = key.digest();
         Ok(Some((key, digest, stamps)))
     }
 
-    fn step_definition(&mut self, plan: &Plan, phase: Phase, index: usize) -> String {
-        self.definitions
-            .entry((phase, index))
-            .or_insert_with(|| {
-                let step = crate::graph::build::phase_steps(plan.workflow(), phase).get(index);
-                to_hex(&digest_of(&step))
-            })
+    fn definition(&mut self, plan: &Plan, site: Site) -> Definition {
+        if let Some(known) = self.definitions.get(&site) {
+            return known.clone();
+        }
+        let workflow = plan.workflow();
+        let definition = match site {
+            Site::Step(phase, index) => {
+                let steps = crate::graph::build::phase_steps(workflow, phase);
+                let step = steps.get(index..=index).unwrap_or_default();
+                Definition::new(step, to_hex(&digest_of(&step.first())), false)
+            }
+            Site::Template => {
+                let steps = crate::graph::build::phase_steps(workflow, Phase::Map);
+                let digest = digest_of(&(steps, &workflow.handlers, &workflow.error_policy));
+                Definition::new(steps, to_hex(&digest), true)
+            }
+        };
+        self.definitions.insert(site, definition.clone());
+        definition
+    }
+
+    /// `--args`, `--param`, the workflow's name and the iteration, hashed once per
+    /// iteration.
+    fn arguments_digest(&mut self) -> String {
+        let (arguments, iteration) = (&self.arguments, self.iteration);
+        self.arguments_digest
+            .get_or_insert_with(|| to_hex(&digest_of(&(arguments, iteration))))
             .clone()
     }
 

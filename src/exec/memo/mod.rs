@@ -23,9 +23,8 @@ use crate::cache::{
     ActionKey, CacheError, CacheLock, CacheStore, Digest, DirtyReason, EntryStatus, Index,
     IndexEntry, InputError, InputStamp, Inputs, digest_bytes, to_hex,
 };
-use crate::graph::hash::{digest_of, env_digest};
+use crate::graph::hash::env_digest;
 use crate::graph::{NodeKind, Plan, PlanNode};
-use crate::workflow::interpolate::Phase;
 use crate::workflow::schema::Workflow;
 
 mod key;
@@ -128,8 +127,9 @@ pub struct Memo {
     inputs: Inputs,
     claude_bin: String,
     claude_version: Option<String>,
-    definitions: HashMap<(Phase, usize), String>,
-    template: Option<String>,
+    definitions: HashMap<key::Site, key::Definition>,
+    /// The digest of the arguments for this iteration.
+    arguments_digest: Option<String>,
     outputs: HashMap<String, Digest>,
     running: HashMap<String, Running>,
     reasons: bool,
@@ -200,14 +200,6 @@ impl Memo {
             },
         };
         let inputs = Inputs::new(setup.root, index.nodes.values().flat_map(|e| &e.inputs));
-        let template = match &setup.workflow.body {
-            crate::workflow::schema::Body::MapReduce(mr) => Some(to_hex(&digest_of(&(
-                &mr.map.agent_template,
-                &setup.workflow.handlers,
-                &setup.workflow.error_policy,
-            )))),
-            crate::workflow::schema::Body::Standard { .. } => None,
-        };
         Ok(Memo {
             env: to_hex(&env_digest(setup.workflow, setup.profile, setup.os_env)),
             arguments: setup.arguments,
@@ -216,7 +208,7 @@ impl Memo {
             claude_bin: setup.claude_bin.to_string(),
             claude_version: None,
             definitions: HashMap::new(),
-            template,
+            arguments_digest: None,
             outputs: HashMap::new(),
             running: HashMap::new(),
             reasons: false,
@@ -244,6 +236,7 @@ impl Memo {
     /// Sets the iteration of a standard workflow run `max_iterations` times.
     pub fn set_iteration(&mut self, iteration: u32) {
         self.iteration = iteration;
+        self.arguments_digest = None;
     }
 
     /// Warnings from reading the cache (corrupt files), emptied.
