@@ -6,6 +6,25 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Like [`write_atomic`] without the fsync: a reader (and a process killed after the
+/// call) sees the old file or the whole new one; a power loss may lose the new one,
+/// so only for files whose loss is harmless and whose readers check what they read
+/// (the build cache: a lost entry is a miss). Made durable later with [`sync_fs`].
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(path, bytes, false)
+}
+
+/// Flushes every pending write of the file system holding `dir` to disk (`syncfs`).
+pub fn sync_fs(dir: &Path) -> std::io::Result<()> {
+    let handle = std::fs::File::open(dir)?;
+    rustix::fs::syncfs(&handle).map_err(std::io::Error::from)
+}
+
+/// A temp file in the same directory, written (and fsynced when `sync`), renamed.
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -17,7 +36,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {

@@ -130,8 +130,9 @@ impl CacheStore {
         self.write(&self.index_path(), &index.encode())
     }
 
-    /// Appends the latest run of some nodes (whole frames, then `sync_data`), so that a
-    /// build killed later loses none of them; the last record of a node wins. Cuts off a
+    /// Appends the latest run of some nodes (whole frames in one write), so that a build
+    /// killed later loses none of them (durable on disk after [`CacheStore::sync`]); the
+    /// last record of a node wins. Cuts off a
     /// record torn by an earlier crash first; replaces a file of another version.
     pub fn append_index<'a>(
         &self,
@@ -175,9 +176,7 @@ impl CacheStore {
             file.set_len(scan.end as u64).map_err(io)?;
         }
         file.seek(SeekFrom::End(0)).map_err(io)?;
-        file.write_all(&frames)
-            .and_then(|()| file.sync_data())
-            .map_err(io)
+        file.write_all(&frames).map_err(io)
     }
 }
 

@@ -80,7 +80,7 @@ impl CacheStore {
         if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
             return Ok(digest);
         }
-        self.write(&path, bytes)?;
+        self.write_unsynced(&path, bytes)?;
         Ok(digest)
     }
 
@@ -107,7 +107,7 @@ impl CacheStore {
         let path = self.entry_path(&entry.key_digest);
         let mut bytes = serde_json::to_vec(entry).map_err(|e| io_error(&path, e.into()))?;
         bytes.push(b'\n');
-        self.write(&path, &bytes)
+        self.write_unsynced(&path, &bytes)
     }
 
     /// The entry of `key`, or `None`: missing, of another schema version (silent), or
@@ -189,13 +189,33 @@ impl CacheStore {
         });
     }
 
-    /// Writes `path` atomically, creating its directories (and `.prodigy/.gitignore`).
+    /// Writes `path` atomically and durably, creating its directories (and
+    /// `.prodigy/.gitignore`).
     pub(crate) fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-        self.ensure_dir()?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
-        }
+        self.ensure_parent(path)?;
         crate::fs::write_atomic(path, bytes).map_err(|e| io_error(path, e))
+    }
+
+    /// Writes a blob or entry atomically without an fsync of its own (one per node
+    /// cost more than the node in a map of trivial items): a killed build loses none,
+    /// readers verify what they read, and [`CacheStore::sync`] makes them durable.
+    fn write_unsynced(&self, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+        self.ensure_parent(path)?;
+        crate::fs::write_atomic_unsynced(path, bytes).map_err(|e| io_error(path, e))
+    }
+
+    /// Flushes what this build wrote to disk (called once, when a job ends).
+    pub fn sync(&self, lock: &CacheLock) -> Result<(), CacheError> {
+        debug_assert_eq!(lock.path(), self.dir.join(".lock"));
+        crate::fs::sync_fs(&self.dir).map_err(|e| io_error(&self.dir, e))
+    }
+
+    fn ensure_parent(&self, path: &Path) -> Result<(), CacheError> {
+        self.ensure_dir()?;
+        match path.parent() {
+            Some(parent) => std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e)),
+            None => Ok(()),
+        }
     }
 
     /// Creates `.prodigy/` (git-ignoring itself with `*` when new) and the cache dir.

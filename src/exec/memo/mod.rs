@@ -294,12 +294,15 @@ impl Memo {
             return;
         }
         self.tally.ran += 1;
-        let change = match (&running.before, repo_change::capture(&self.root)) {
-            (Some(before), Ok(Some(after))) => {
-                repo_change::change(&self.root, before, &after).map_err(|e| e.to_string())
-            }
-            (Some(_), Err(e)) => Err(e.to_string()),
-            _ => Ok((Change::default(), digest_bytes(b""))),
+        let change = match &running.before {
+            Some(before) => match repo_change::capture(&self.root) {
+                Ok(Some(after)) => {
+                    repo_change::change(&self.root, before, &after).map_err(|e| e.to_string())
+                }
+                Ok(None) => Ok((Change::default(), digest_bytes(b""))),
+                Err(e) => Err(e.to_string()),
+            },
+            None => Ok((Change::default(), digest_bytes(b""))),
         };
         let change = change.and_then(|(change, digest)| {
             if running.overlapped && !change.is_empty() {
@@ -375,6 +378,7 @@ impl Memo {
             && let Some(lock) = &self.lock
         {
             self.store.save_index(&self.index, lock)?;
+            self.store.sync(lock)?;
         }
         Ok(())
     }
