@@ -99,6 +99,14 @@ pub fn start(start: Start) -> Result<ExitCode, Error> {
 /// `prodigy build [WORKFLOW] [TARGET...]`.
 pub fn build(args: &BuildArgs) -> Result<ExitCode, Error> {
     let (workflow_path, targets) = split_positional(&args.positional);
+    if workflow_path == Path::new(DEFAULT_WORKFLOW) && !workflow_path.exists() {
+        return Err(Error::Usage {
+            message: format!(
+                "no `{DEFAULT_WORKFLOW}` in this directory: name the workflow to build \
+                 (`prodigy build flow.yml [TARGET...]`), or create `{DEFAULT_WORKFLOW}`"
+            ),
+        });
+    }
     if args.check || args.dry_run.is_some() {
         return decide(args, &workflow_path, &targets);
     }

@@ -95,6 +95,9 @@ fn decode_step_map(node: &Node, d: &mut Decoder) -> Option<Step> {
     let _: Option<String> = f.opt("description", d);
     step.needs = f.opt("needs", d);
     step.inputs = f.opt("inputs", d);
+    if let Some(node) = f.raw("inputs") {
+        check_input_patterns(node, d);
+    }
     step.cache = f.opt("cache", d).unwrap_or(true);
     step.when = f.opt("when", d);
     step.timeout = f
@@ -180,6 +183,29 @@ fn legacy_fields(f: &mut Fields, step: &mut Step, d: &mut Decoder) {
     m.ignored("retries", "use `retry: {attempts: N}`", d);
     m.ignored("analysis", "the analyze family is not implemented", d);
     m.finish(d);
+}
+
+/// Each `inputs:` pattern must be a glob the build can match.
+fn check_input_patterns(node: &Node, d: &mut Decoder) {
+    let Value::Seq(patterns) = &node.value else {
+        return;
+    };
+    for pattern in patterns {
+        let Some(text) = pattern.as_str() else {
+            continue;
+        };
+        if let Err(e) = globset::GlobBuilder::new(text)
+            .literal_separator(true)
+            .build()
+        {
+            d.error_at(
+                pattern,
+                "bad-input-pattern",
+                format!("`{text}` is not a valid glob: {}", e.kind()),
+            );
+            d.hint("use `*`, `**`, `?`, `[abc]` or `{a,b}`; escape a literal `[` as `[[]`");
+        }
+    }
 }
 
 fn decode_action(f: &mut Fields, d: &mut Decoder) -> Option<Action> {
