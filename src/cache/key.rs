@@ -31,8 +31,9 @@ pub struct ActionKey {
     /// A map item's canonical JSON (hex digest).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
-    /// The declared environment, secret values hashed (hex digest).
-    pub env: String,
+    /// The declared environment: name -> hex digest of its definition (secret values
+    /// only hashed), so `--explain` can name the variable that changed.
+    pub env: BTreeMap<String, String>,
     /// `--args`, `--param`, the workflow's name and the iteration (hex digest).
     pub arguments: String,
     /// Declared `inputs:`: path relative to the workflow root -> content digest (hex).
@@ -88,7 +89,7 @@ mod tests {
             kind: "step",
             definition: "d1".into(),
             item: None,
-            env: "e1".into(),
+            env: BTreeMap::from([("FOO".into(), "f1".into())]),
             arguments: "a1".into(),
             inputs: Some(BTreeMap::from([("src/a.rs".into(), "aa".into())])),
             starting_tree: None,
@@ -105,6 +106,12 @@ mod tests {
             (Box::new(|k| k.definition = "d2".into()), "command changed"),
             (Box::new(|k| k.item = Some("i".into())), "item changed"),
             (Box::new(|k| k.arguments = "a2".into()), "arguments changed"),
+            (
+                Box::new(|k| {
+                    k.env.insert("FOO".into(), "f2".into());
+                }),
+                "env FOO changed",
+            ),
             (
                 Box::new(|k| k.inputs = Some(BTreeMap::from([("src/a.rs".into(), "ab".into())]))),
                 "input src/a.rs changed",

@@ -84,6 +84,51 @@ struct DeclaredEnv<'a> {
     profile: Option<(&'a str, &'a BTreeMap<String, EnvValue>)>,
 }
 
+/// The environment `workflow` declares, by variable: name -> hex digest of its
+/// definition (a profile's overriding the workflow's; a secret's value only hashed;
+/// an `env_passthrough` variable's OS value; each env file by its path). What a cache
+/// key holds, so that `--explain` can say `env FOO changed`.
+pub fn env_map(
+    workflow: &Workflow,
+    profile: Option<&str>,
+    os_env: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    fn hex<T: Serialize + ?Sized>(value: &T) -> String {
+        digest_of(value).to_hex()
+    }
+    let mut map = BTreeMap::new();
+    for (name, value) in &workflow.env {
+        map.insert(name.clone(), hex(value));
+    }
+    if let Some(profile) = profile.and_then(|p| workflow.profiles.get(p)) {
+        for (name, value) in &profile.env {
+            map.insert(name.clone(), hex(value));
+        }
+    }
+    for (name, secret) in &workflow.secrets {
+        map.insert(name.clone(), hex(&secret_text(secret)));
+    }
+    for name in &workflow.env_passthrough {
+        map.insert(name.clone(), hex(&os_env.get(name)));
+    }
+    for file in &workflow.env_files {
+        map.insert(format!("env_file:{file}"), hex(file));
+    }
+    map
+}
+
+/// A secret as a key sees it: a value only as its hash, a provider by its reference.
+fn secret_text(secret: &Secret) -> String {
+    match secret {
+        Secret::Value(v) => format!("value:{}", blake3::hash(v.as_bytes()).to_hex()),
+        Secret::Provider {
+            provider,
+            key,
+            version,
+        } => format!("{provider}:{key}:{}", version.as_deref().unwrap_or("")),
+    }
+}
+
 /// Digest of the environment `workflow` declares, with the chosen `profile` and the
 /// OS values of its `env_passthrough` variables.
 pub fn env_digest(
@@ -94,19 +139,7 @@ pub fn env_digest(
     let secrets = workflow
         .secrets
         .iter()
-        .map(|(name, secret)| {
-            let text = match secret {
-                Secret::Value(v) => format!("value:{}", blake3::hash(v.as_bytes()).to_hex()),
-                Secret::Provider {
-                    provider,
-                    key,
-                    version,
-                } => {
-                    format!("{provider}:{key}:{}", version.as_deref().unwrap_or(""))
-                }
-            };
-            (name.as_str(), text)
-        })
+        .map(|(name, secret)| (name.as_str(), secret_text(secret)))
         .collect();
     let profile = profile
         .and_then(|p| workflow.profiles.get_key_value(p))

@@ -416,3 +416,41 @@ fn the_index_is_compacted_so_it_does_not_grow_with_every_build() {
         size(&output)
     );
 }
+
+#[test]
+fn explain_names_the_env_variable_and_the_command_that_changed() {
+    let yaml = "name: env
+isolation: none
+env:
+  FOO: one
+  BAR: same
+commands:
+  - id: show
+    shell: echo $FOO >> log.txt
+  - id: other
+    needs: []
+    shell: echo other >> log.txt
+    inputs: []
+";
+    let first = build(yaml).run_limited();
+    first.success();
+    std::fs::write(
+        first.abs("prodigy.yml"),
+        yaml.replace("FOO: one", "FOO: two"),
+    )
+    .unwrap();
+    let second = again(first, &["--explain"]);
+    second
+        .success()
+        .stderr_has("Dirty show: env FOO changed")
+        .stderr_has("Dirty other: env FOO changed");
+    let edited = yaml
+        .replace("FOO: one", "FOO: two")
+        .replace("echo other", "echo another");
+    std::fs::write(second.abs("prodigy.yml"), edited).unwrap();
+    let third = again(second, &["--explain"]);
+    third
+        .success()
+        .stderr_has("Cached show")
+        .stderr_has("Dirty other: command changed");
+}

@@ -23,7 +23,7 @@ use crate::cache::{
     ActionKey, CacheError, CacheLock, CacheStore, Digest, DirtyReason, EntryStatus, Index,
     IndexEntry, InputError, InputStamp, Inputs, digest_bytes, to_hex,
 };
-use crate::graph::hash::env_digest;
+use crate::graph::hash::env_map;
 use crate::graph::{NodeKind, Plan, PlanNode};
 use crate::workflow::schema::Workflow;
 
@@ -120,7 +120,7 @@ pub struct Memo {
     mode: CacheMode,
     prefix: String,
     root: PathBuf,
-    env: String,
+    env: BTreeMap<String, String>,
     arguments: Value,
     iteration: u32,
     tree: Tree,
@@ -201,7 +201,7 @@ impl Memo {
         };
         let inputs = Inputs::new(setup.root, index.nodes.values().flat_map(|e| &e.inputs));
         Ok(Memo {
-            env: to_hex(&env_digest(setup.workflow, setup.profile, setup.os_env)),
+            env: env_map(setup.workflow, setup.profile, setup.os_env),
             arguments: setup.arguments,
             iteration: 1,
             root: setup.root.to_path_buf(),
