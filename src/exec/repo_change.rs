@@ -557,6 +557,34 @@ pub fn keep_alive(root: &Path, name: &str, change: &Change) -> Result<(), RepoEr
     Ok(())
 }
 
+/// Deletes the refs `refs/prodigy/cache/<name>` for which `keep(name)` is false (after
+/// `cache gc` dropped their entries, or `cache clean`); returns how many went. Nothing
+/// to do outside a git repository.
+pub fn prune_refs(root: &Path, keep: &dyn Fn(&str) -> bool) -> Result<usize, RepoError> {
+    let Some(repo) = open(root)? else {
+        return Ok(0);
+    };
+    let refs = repo
+        .references_glob("refs/prodigy/cache/*")
+        .map_err(git("list refs", root))?;
+    let mut doomed = Vec::new();
+    for reference in refs {
+        let reference = reference.map_err(git("read a ref", root))?;
+        let Ok(name) = reference.name() else {
+            continue;
+        };
+        let short = name.trim_start_matches("refs/prodigy/cache/");
+        if !keep(short) {
+            doomed.push(name.to_string());
+        }
+    }
+    for name in &doomed {
+        let mut reference = repo.find_reference(name).map_err(git("read a ref", root))?;
+        reference.delete().map_err(git("delete a ref", root))?;
+    }
+    Ok(doomed.len())
+}
+
 /// The recorded commit `hex`, or [`RepoError::MissingCommit`].
 fn find_recorded<'r>(
     repo: &'r Repository,

@@ -559,6 +559,20 @@ fn keep_alive_keeps_the_commits_through_gc() {
 }
 
 #[test]
+fn prune_refs_deletes_only_the_refs_not_kept() {
+    let dir = repo();
+    let root = dir.path();
+    let (change, _) = record(root, two_commits(1_700_000_100)).expect("change");
+    keep_alive(root, "kept", &change).expect("keep alive");
+    keep_alive(root, "dropped", &change).expect("keep alive");
+    assert_eq!(prune_refs(root, &|name| name == "kept").expect("prune"), 1);
+    let refs = git(root, &["for-each-ref", "--format=%(refname)", "refs/prodigy/"]);
+    assert_eq!(refs, "refs/prodigy/cache/kept");
+    let plain = tempfile::tempdir().expect("temp dir");
+    assert_eq!(prune_refs(plain.path(), &|_| false).expect("outside git"), 0);
+}
+
+#[test]
 fn keep_alive_rejects_a_name_that_is_not_a_ref_name() {
     let dir = repo();
     let root = dir.path();
