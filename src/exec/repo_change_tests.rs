@@ -566,10 +566,16 @@ fn prune_refs_deletes_only_the_refs_not_kept() {
     keep_alive(root, "kept", &change).expect("keep alive");
     keep_alive(root, "dropped", &change).expect("keep alive");
     assert_eq!(prune_refs(root, &|name| name == "kept").expect("prune"), 1);
-    let refs = git(root, &["for-each-ref", "--format=%(refname)", "refs/prodigy/"]);
+    let refs = git(
+        root,
+        &["for-each-ref", "--format=%(refname)", "refs/prodigy/"],
+    );
     assert_eq!(refs, "refs/prodigy/cache/kept");
     let plain = tempfile::tempdir().expect("temp dir");
-    assert_eq!(prune_refs(plain.path(), &|_| false).expect("outside git"), 0);
+    assert_eq!(
+        prune_refs(plain.path(), &|_| false).expect("outside git"),
+        0
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `.prodigy/cache/` (see `crate::cache`). `stats` only reads; `gc` and `clean` take the
 //! cache lock, waiting for a running build, so they never delete what it writes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::print_stdout;
@@ -37,6 +37,19 @@ fn open(path: Option<PathBuf>) -> CacheStore {
     CacheStore::open(&root)
 }
 
+/// Drops the refs that keep commits of entries no longer in the cache; a failure is a
+/// warning (the refs only keep commits alive).
+fn prune_refs(store: &CacheStore, keep: &dyn Fn(&str) -> bool) {
+    let root = store
+        .dir()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    if let Err(e) = crate::exec::repo_change::prune_refs(root, keep) {
+        crate::report::eprint(&format!("warning: refs/prodigy/cache: {e}\n"));
+    }
+}
+
 /// `cache stats [--json]`: reads only, takes no lock and creates nothing.
 fn stats(store: &CacheStore, json: bool) -> Result<ExitCode, Error> {
     let stats = store.stats()?;
@@ -61,6 +74,11 @@ fn gc(
     let lock = lock(store)?;
     let index = store.load_index()?;
     let report = store.gc(&lock, max_size, max_age, &index.referenced_keys())?;
+    let kept = |name: &str| {
+        crate::cache::parse_hex(name)
+            .is_some_and(|key| store.get_entry(&key).ok().flatten().is_some())
+    };
+    prune_refs(store, &kept);
     drop(lock);
     print_warnings(store);
     print_stdout(&render::gc_text(&report))
@@ -73,6 +91,7 @@ fn clean(store: &CacheStore) -> Result<ExitCode, Error> {
     }
     let lock = lock(store)?;
     let removed = store.clean(&lock)?;
+    prune_refs(store, &|_| false);
     drop(lock);
     print_warnings(store);
     print_stdout(&render::clean_text(&removed))

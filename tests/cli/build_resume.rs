@@ -263,3 +263,30 @@ commands:
         .success()
         .stderr_has("a: result not cached: it changed the repository while another step ran");
 }
+
+#[test]
+fn cache_clean_drops_the_refs_that_kept_cached_commits() {
+    let yaml = "name: refs
+isolation: none
+commands:
+  - shell: echo one > a.txt && git add a.txt && git commit -qm 'add a'
+";
+    let built = repo(yaml).arg("build").run_limited();
+    built.success();
+    let refs = |o: &Output| git_out(o, &["for-each-ref", "--format=%(refname)", "refs/prodigy/"]);
+    assert_eq!(
+        refs(&built).lines().count(),
+        1,
+        "the cached commit is kept alive"
+    );
+    let gc = built.next().args(["cache", "gc"]).run_limited();
+    gc.success();
+    assert_eq!(
+        refs(&gc).lines().count(),
+        1,
+        "gc keeps what the index references"
+    );
+    let clean = gc.next().args(["cache", "clean"]).run_limited();
+    clean.success();
+    assert_eq!(refs(&clean), "");
+}
