@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::cache::CacheError;
 use crate::config::Env;
 use crate::dlq::DlqStore;
 use crate::dlq::recorder::Recorder;
 use crate::error::{Error, ExitCode};
 use crate::exec::cancel::CancelToken;
 use crate::exec::job::{self, JobOptions};
-use crate::exec::memo::{CacheMode, Memo, MemoSetup};
+use crate::exec::memo::{CacheMode, Memo, MemoError, MemoSetup};
 use crate::exec::scheduler::StopReason;
 use crate::exec::signals;
 use crate::report::human::{Reporter, Style};
@@ -116,8 +117,16 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         recorder.carry(&carried);
     }
     let mut memo = open_memo(&request, &env)?;
-    for warning in memo.take_warnings() {
-        reporter.line(&format!("warning: {warning}"));
+    match &memo {
+        Some(memo) => {
+            for warning in memo.take_warnings() {
+                reporter.line(&format!("warning: {warning}"));
+            }
+        }
+        None => reporter.line(
+            "warning: another prodigy process holds the build cache; this run's results \
+             are not recorded (a later `prodigy build` runs them again)",
+        ),
     }
     if workflow.isolation == Isolation::Worktree {
         reporter.line("warning: worktree isolation is not implemented yet; steps run in place in the workflow root (set `isolation: none` to silence this)");
@@ -147,7 +156,7 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
             &options,
             items,
             &cancel,
-            Some(&mut memo),
+            memo.as_mut(),
             &mut sink,
         )?,
         None => job::run(
@@ -155,17 +164,19 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
             prepared,
             &options,
             &cancel,
-            Some(&mut memo),
+            memo.as_mut(),
             &mut sink,
         )?,
     };
-    if let Err(e) = memo.finish(&request.job_id) {
-        reporter.line(&format!(
-            "warning: the build cache could not be updated: {e}"
-        ));
-    }
-    for note in memo.notes.iter().chain(&memo.take_warnings()) {
-        reporter.line(&format!("warning: {note}"));
+    if let Some(memo) = memo.as_mut() {
+        if let Err(e) = memo.finish(&request.job_id) {
+            reporter.line(&format!(
+                "warning: the build cache could not be updated: {e}"
+            ));
+        }
+        for note in memo.notes.iter().chain(&memo.take_warnings()) {
+            reporter.line(&format!("warning: {note}"));
+        }
     }
     if request.retry.is_none()
         && let Some(recorder) = recorder.as_ref()
@@ -224,13 +235,12 @@ pub fn open_items(root: &Path, workflow: &Workflow) -> Result<Vec<crate::dlq::Dl
     Ok(store.latest(None)?)
 }
 
-/// Opens the build cache for the job, waiting for another build's lock with a message.
-fn open_memo(request: &JobRequest, env: &Env) -> Result<Memo, Error> {
+/// Opens the build cache for the job. A build waits for another process's lock, with
+/// a message (or fails with `--no-wait`); `run` and `dlq retry`, which only record,
+/// run without the cache instead (`None`), so two runs in one repository stay parallel.
+fn open_memo(request: &JobRequest, env: &Env) -> Result<Option<Memo>, Error> {
     let state_root = crate::config::state_root(request.root);
-    let workflow_file = std::path::absolute(request.workflow_path)
-        .ok()
-        .zip(std::path::absolute(request.root).ok())
-        .and_then(|(file, root)| file.strip_prefix(root).ok().map(Path::to_path_buf));
+    let workflow_file = super::build::relative(request.workflow_path, request.root);
     let setup = MemoSetup {
         root: request.root,
         state_root: &state_root,
@@ -252,11 +262,15 @@ fn open_memo(request: &JobRequest, env: &Env) -> Result<Memo, Error> {
             "waiting for the build cache lock held by another prodigy process{holder}...\n"
         ));
     };
-    let mut memo = Memo::open(setup, request.cache.wait, &mut on_wait)?;
+    let record_only = request.cache.mode == CacheMode::Record;
+    let mut memo = match Memo::open(setup, request.cache.wait && !record_only, &mut on_wait) {
+        Err(MemoError::Cache(CacheError::Locked { .. })) if record_only => return Ok(None),
+        opened => opened?,
+    };
     if request.cache.explain {
         memo.explain_reasons();
     }
-    Ok(memo)
+    Ok(Some(memo))
 }
 
 /// The job's status word and exit code: interrupted (130); a failed step or a stop

@@ -55,12 +55,15 @@ fn building_twice_runs_nothing_the_second_time() {
         .stderr_has("Summary")
         .stderr_has("3 ran, 0 cached");
     assert_eq!(first.log_lines("log.txt"), ["one", "two", "three"]);
-    let second = again(first, &[]);
+    let second = again(first, &["--summary-json", "summary.json"]);
     second
         .success()
         .stderr_has("   Cached step[0]")
         .stderr_has("0 ran, 3 cached");
     assert_eq!(second.log_lines("log.txt").len(), 3, "nothing ran again");
+    let summary = second.json_of("summary.json");
+    assert_eq!(summary["counts"]["cached"], 3, "{summary}");
+    assert_eq!(summary["nodes"][0]["status"], "cached", "{summary}");
 }
 
 #[test]
@@ -328,6 +331,41 @@ commands:
     let done = first.wait(std::time::Duration::from_secs(20));
     done.success();
     assert_eq!(done.log_lines("log.txt"), ["slow"]);
+}
+
+#[test]
+fn a_run_beside_a_build_runs_at_once_without_recording() {
+    let slow = "name: slow
+isolation: none
+commands:
+  - shell: sleep 1.5 && echo slow >> log.txt
+";
+    let first = build(slow)
+        .file(
+            "other.yml",
+            "name: other\nisolation: none\ncommands:\n  - shell: echo other\n",
+        )
+        .spawn();
+    let root = first_root(&first);
+    assert!(crate::support::wait_until(
+        std::time::Duration::from_secs(10),
+        || { root.join(".prodigy/cache/.lock").exists() }
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let run = Test::new()
+        .args(["run", "-p"])
+        .arg(&root)
+        .arg(root.join("other.yml"))
+        .run_limited();
+    run.success()
+        .stderr_has("another prodigy process holds the build cache")
+        .stderr_has("1 ran");
+    assert!(
+        !first.root().join("log.txt").exists() || started.elapsed().as_secs() < 1,
+        "the run did not wait for the build"
+    );
+    first.wait(std::time::Duration::from_secs(20)).success();
 }
 
 /// The repository of a running prodigy.
