@@ -100,9 +100,6 @@ impl Error {
             Error::Job(_) => ExitCode::WorkflowFailed,
             Error::Dlq(crate::dlq::DlqError::NoSuchJob { .. }) => ExitCode::Invalid,
             Error::Dlq(_) => ExitCode::Environment,
-            Error::Memo(crate::exec::memo::MemoError::Input(
-                crate::cache::InputError::Pattern { .. },
-            )) => ExitCode::Invalid,
             Error::Memo(_) => ExitCode::Environment,
             Error::Journal(crate::jobs::JournalError::NoSuchJob(_)) => ExitCode::Invalid,
             Error::Journal(_) => ExitCode::Environment,
