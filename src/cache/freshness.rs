@@ -54,8 +54,10 @@ pub enum DirtyReason {
         /// Its failure kind (`timeout`, `command_failed`...).
         kind: String,
     },
-    /// `--force`, or `cache: false`.
+    /// `--force`.
     Forced,
+    /// The step says `cache: false`: it always runs.
+    Uncached,
 }
 
 impl fmt::Display for DirtyReason {
@@ -69,6 +71,7 @@ impl fmt::Display for DirtyReason {
                 since.format("%Y-%m-%d %H:%M:%S UTC")
             ),
             DirtyReason::Forced => f.write_str("forced"),
+            DirtyReason::Uncached => f.write_str("cache: false"),
         }
     }
 }
@@ -208,6 +211,7 @@ mod tests {
                 "failed last time (in DLQ since 2025-01-02 03:04:05 UTC: timeout)",
             ),
             (DirtyReason::Forced, "forced"),
+            (DirtyReason::Uncached, "cache: false"),
         ];
         for (reason, line) in cases {
             assert_eq!(reason.to_string(), line);

@@ -258,8 +258,11 @@ commands:
 ";
     let first = build(yaml).run_limited();
     first.success();
-    let second = again(first, &[]);
-    second.success().stderr_has("1 ran, 1 cached");
+    let second = again(first, &["--explain"]);
+    second
+        .success()
+        .stderr_has("Dirty step[1]: cache: false")
+        .stderr_has("1 ran, 1 cached");
     assert_eq!(second.log_lines("log.txt"), ["cached", "always", "always"]);
 }
 

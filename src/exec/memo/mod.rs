@@ -260,9 +260,8 @@ impl Memo {
             }
         };
         let Some((key, digest, stamps)) = keyed else {
-            // `cache: false`: always runs.
             self.remember(node, None, Vec::new());
-            return Lookup::Run(None);
+            return Lookup::Run(self.reasons.then_some(DirtyReason::Uncached));
         };
         let forced = self.mode == (CacheMode::Build { force: true });
         if self.mode == CacheMode::Record || forced {

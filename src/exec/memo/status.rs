@@ -61,7 +61,7 @@ impl Memo {
                     match self.lookup(plan, node, &ids) {
                         Lookup::Hit(..) => CacheStatus::Cached,
                         Lookup::Run(reason) => CacheStatus::Dirty(
-                            reason.map_or_else(|| "cache: false".to_string(), |r| r.to_string()),
+                            reason.map_or_else(|| "not cached".to_string(), |r| r.to_string()),
                         ),
                     }
                 }
