@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::job::{CacheRequest, JobRequest};
 use super::{load, params, print_stdout};
-use crate::cli::{BuildArgs, JobArgs, LoadArgs, PlanFormat, ResumeArgs};
+use crate::cli::{BuildArgs, JobArgs, PlanFormat, ResumeArgs};
 use crate::error::{Error, ExitCode};
 use crate::exec::memo::{CacheMode, CacheStatus, Memo, MemoSetup};
 use crate::graph::{PlanOptions, Stage};
@@ -47,7 +47,7 @@ pub fn start(start: Start) -> Result<ExitCode, Error> {
     check_profile(&workflow, start.job.profile.as_deref())?;
     let targets = (!start.targets.is_empty()).then_some(start.targets.as_slice());
     if let Some(targets) = targets {
-        check_targets(start.workflow_path, start.job, &root, targets)?;
+        check_targets(&workflow, start.workflow_path, start.job, &root, targets)?;
     }
     let job_id = start
         .job_id
@@ -278,17 +278,12 @@ fn wanted_ids(plan: &crate::graph::Plan, targets: &[String]) -> std::collections
 
 /// Unknown targets are a usage error naming the closest node id.
 fn check_targets(
+    workflow: &Workflow,
     workflow_path: &Path,
     job: &JobArgs,
     root: &Path,
     targets: &[String],
 ) -> Result<(), Error> {
-    let (_, workflow) = load(
-        workflow_path,
-        &LoadArgs {
-            allow_unknown: true,
-        },
-    )?;
     let env = crate::config::Env::read();
     let options = PlanOptions {
         root,
@@ -296,7 +291,7 @@ fn check_targets(
         stage: Stage::Whole,
         os_env: &env.os_env,
     };
-    let plan = crate::graph::plan(workflow, options)?;
+    let plan = crate::graph::plan(workflow.clone(), options)?;
     let pending_map = plan
         .nodes()
         .any(|(_, n)| matches!(n.work, crate::graph::Work::Pending { .. }));
