@@ -1,7 +1,8 @@
 //! Cache benchmarks: the no-op build's budget. An index of 10,000 nodes (two declared
 //! inputs each) is saved once; then we time loading it and deciding every node's
 //! freshness against a recomputed key (target: well under 50 ms), the same plus a
-//! `stat` of one real input file per node, and saving the index. Run with
+//! `stat` of one real input file per node, and saving the index. Then the entry pack:
+//! the first read of a store (a scan of 10,000 entries) and one append. Run with
 //! `cargo bench --bench cache`.
 
 use std::collections::BTreeMap;
@@ -10,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
 use prodigy::cache::{
-    CacheStore, Digest, EntryStatus, Index, IndexEntry, InputStamp, decide, digest_bytes,
-    stamp_matches,
+    ActionEntry, CACHE_SCHEMA_VERSION, CacheStore, Digest, EntryStatus, Index, IndexEntry,
+    InputStamp, decide, digest_bytes, stamp_matches,
 };
 
 const NODES: usize = 10_000;
@@ -180,4 +181,89 @@ fn save_index(bencher: divan::Bencher) {
     let index = f.store.load_index().expect("load");
     let lock = f.store.lock(false).expect("lock");
     bencher.bench(|| f.store.save_index(&index, &lock).expect("save"));
+}
+
+/// A map item's entry as a build writes it (key JSON, empty inline output).
+fn item_entry(i: usize) -> ActionEntry {
+    let key = serde_json::json!({
+        "arguments": hash("arguments").to_hex(),
+        "definition": hash("definition").to_hex(),
+        "dependencies": [],
+        "env": hash("env").to_hex(),
+        "item": hash(&format!("item {i}")).to_hex(),
+        "kind": "map-item",
+        "schema_version": 1,
+    });
+    ActionEntry {
+        schema_version: CACHE_SCHEMA_VERSION,
+        key_digest: hash(&key.to_string()),
+        key,
+        status: EntryStatus::Succeeded,
+        failure_kind: None,
+        exit_code: None,
+        duration_ms: 2,
+        stdout_blob: hash(""),
+        stderr_blob: hash(""),
+        stdout_text: Some(String::new()),
+        stderr_text: Some(String::new()),
+        captures: BTreeMap::new(),
+        capture_meta: BTreeMap::new(),
+        outputs: BTreeMap::new(),
+        patch_blob: None,
+        output_digest: hash(&format!("out {i}")),
+        commits: Vec::new(),
+        created_at: Utc::now(),
+    }
+}
+
+/// A pack of [`NODES`] map-item entries, and their keys.
+fn pack_fixture() -> (tempfile::TempDir, Vec<Digest>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = CacheStore::open(dir.path());
+    let lock = store.lock(false).expect("lock");
+    let mut keys = Vec::with_capacity(NODES);
+    for i in 0..NODES {
+        let entry = item_entry(i);
+        store.put_entry(&entry, &lock).expect("put");
+        keys.push(entry.key_digest);
+    }
+    let size = std::fs::metadata(store.dir().join("entries.pack")).map_or(0, |m| m.len());
+    eprintln!("pack of {NODES} entries: {} KiB", size / 1024);
+    (dir, keys)
+}
+
+/// The first read of a store: the scan of a pack of [`NODES`] entries into its map,
+/// then one entry read and decoded.
+#[divan::bench(sample_count = 30)]
+fn scan_pack_and_get_one(bencher: divan::Bencher) {
+    let (dir, keys) = pack_fixture();
+    bencher.bench(|| {
+        let store = CacheStore::open(dir.path());
+        let entry = store.get_entry(&keys[NODES / 2]).expect("read");
+        assert!(entry.is_some());
+    });
+}
+
+/// Reading and decoding every entry after the scan (a build replaying every node).
+#[divan::bench(sample_count = 10)]
+fn scan_pack_and_get_all(bencher: divan::Bencher) {
+    let (dir, keys) = pack_fixture();
+    bencher.bench(|| {
+        let store = CacheStore::open(dir.path());
+        let hits = keys
+            .iter()
+            .filter(|k| store.get_entry(k).ok().flatten().is_some())
+            .count();
+        assert_eq!(hits, NODES);
+    });
+}
+
+/// Appending one entry to the pack (a build does this per node that ran).
+#[divan::bench(sample_count = 20)]
+fn put_entry(bencher: divan::Bencher) {
+    let (dir, _) = pack_fixture();
+    let store = CacheStore::open(dir.path());
+    let lock = store.lock(false).expect("lock");
+    let entry = item_entry(0);
+    bencher.bench(|| store.put_entry(&entry, &lock).expect("put"));
 }

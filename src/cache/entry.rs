@@ -1,5 +1,5 @@
-//! `ActionEntry`: what one run of one node key produced, stored as
-//! `entries/<2 hex>/<key hex>.json`. A hit replays it: captures restored, commits
+//! `ActionEntry`: what one run of one node key produced, stored as JSON in a frame of
+//! `entries.pack` (`pack.rs`). A hit replays it: captures restored, commits
 //! re-applied, stdout available to `--explain` and the summary.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CACHE_SCHEMA_VERSION;
 use super::digest::{hex, hex_map, hex_option};
+use super::store::CacheStore;
 use crate::graph::node::Digest;
 
 /// How a node's run ended, as the cache sees it.
@@ -28,7 +29,7 @@ pub struct ActionEntry {
     pub schema_version: u32,
     /// The full `NodeKey` as JSON, so `--explain` can diff it with a new key.
     pub key: serde_json::Value,
-    /// The key's digest: the entry's name.
+    /// The key's digest, also in the clear in the entry's frame.
     #[serde(with = "hex")]
     pub key_digest: Digest,
     /// Only [`EntryStatus::Succeeded`] entries are hits.
@@ -40,12 +41,18 @@ pub struct ActionEntry {
     pub exit_code: Option<i32>,
     /// How long the run took.
     pub duration_ms: u64,
-    /// The blob of stdout.
+    /// The digest of stdout: its blob, unless `stdout_text` holds it.
     #[serde(with = "hex")]
     pub stdout_blob: Digest,
-    /// The blob of stderr.
+    /// The digest of stderr: its blob, unless `stderr_text` holds it.
     #[serde(with = "hex")]
     pub stderr_blob: Digest,
+    /// Stdout itself when short (see [`CacheStore::put_output`]); no blob then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_text: Option<String>,
+    /// Stderr itself when short; no blob then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_text: Option<String>,
     /// Variables the node captured, restored on a hit.
     pub captures: BTreeMap<String, serde_json::Value>,
     /// Facts about captures (`${name.exit_code}`...), restored with them.
@@ -74,7 +81,7 @@ impl ActionEntry {
         self.status == EntryStatus::Succeeded
     }
 
-    /// Reads the entry file of `key`: `Ok(None)` for an entry of another schema version
+    /// Reads the entry JSON of `key`: `Ok(None)` for an entry of another schema version
     /// (a silent miss), `Err` with a message for a corrupt one (a miss and a warning).
     pub fn decode(bytes: &[u8], key: &Digest) -> Result<Option<ActionEntry>, String> {
         #[derive(Deserialize)]
@@ -85,7 +92,7 @@ impl ActionEntry {
             Ok(entry) if entry.schema_version != CACHE_SCHEMA_VERSION => Ok(None),
             Ok(entry) if entry.key_digest == *key => Ok(Some(entry)),
             Ok(entry) => Err(format!(
-                "entry names key `{}`, not its file name",
+                "entry names key `{}`, not the key of its frame",
                 super::to_hex(&entry.key_digest)
             )),
             Err(_)
@@ -98,12 +105,39 @@ impl ActionEntry {
         }
     }
 
-    /// Every blob the entry keeps alive (for `gc`).
+    /// Stdout as the node printed it: inline, or from its blob (empty when the blob is
+    /// missing or corrupt, which the store warns about).
+    pub fn stdout(&self, store: &CacheStore) -> String {
+        output(store, self.stdout_text.as_deref(), &self.stdout_blob)
+    }
+
+    /// Stderr, like [`ActionEntry::stdout`].
+    pub fn stderr(&self, store: &CacheStore) -> String {
+        output(store, self.stderr_text.as_deref(), &self.stderr_blob)
+    }
+
+    /// Every blob the entry keeps alive (for `gc`); inline outputs are none.
     pub fn blobs(&self) -> impl Iterator<Item = Digest> + '_ {
-        [self.stdout_blob, self.stderr_blob]
+        let stdout = self.stdout_text.is_none().then_some(self.stdout_blob);
+        let stderr = self.stderr_text.is_none().then_some(self.stderr_blob);
+        stdout
             .into_iter()
+            .chain(stderr)
             .chain(self.outputs.values().copied())
             .chain(self.patch_blob)
+    }
+}
+
+/// An output kept `inline`, else the text of its blob.
+fn output(store: &CacheStore, inline: Option<&str>, blob: &Digest) -> String {
+    match inline {
+        Some(text) => text.to_string(),
+        None => store
+            .get_blob(blob)
+            .ok()
+            .flatten()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -111,7 +145,7 @@ impl ActionEntry {
 pub(crate) mod fixtures {
     use super::*;
 
-    /// A succeeded entry for `key_digest` whose stdout and stderr are `blob`.
+    /// A succeeded entry for `key_digest` whose stdout and stderr are the blob `blob`.
     pub fn entry(key_digest: Digest, blob: Digest, created_at: DateTime<Utc>) -> ActionEntry {
         ActionEntry {
             schema_version: CACHE_SCHEMA_VERSION,
@@ -123,6 +157,8 @@ pub(crate) mod fixtures {
             duration_ms: 12,
             stdout_blob: blob,
             stderr_blob: blob,
+            stdout_text: None,
+            stderr_text: None,
             captures: BTreeMap::from([("version".to_string(), serde_json::json!("1.2.3"))]),
             capture_meta: BTreeMap::new(),
             outputs: BTreeMap::new(),
@@ -145,7 +181,8 @@ mod tests {
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let key = Digest([0xab; 32]);
             let _ = ActionEntry::decode(&bytes, &key);
-            let mut prefixed = br#"{"schema_version":1,"key":"#.to_vec();
+            let mut prefixed =
+                format!(r#"{{"schema_version":{CACHE_SCHEMA_VERSION},"key":"#).into_bytes();
             prefixed.extend_from_slice(&bytes);
             prop_assert!(!matches!(ActionEntry::decode(&prefixed, &key), Ok(Some(_))));
         }

@@ -1,16 +1,16 @@
 //! `index.bin`: the last run of every node, read once at the start of a build (its byte
-//! format is in `codec.rs`). Appended as nodes finish (whole frames, one `sync_data`),
+//! format is in `codec.rs` and `frame.rs`). Appended as nodes finish (whole frames),
 //! rewritten compacted by `save_index`; the last record of a node wins.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::Write;
 
 use super::codec;
 use super::digest::hex;
 use super::entry::EntryStatus;
+use super::frame;
 use super::freshness::InputStamp;
 use super::lock::CacheLock;
 use super::store::{CacheStore, read_if_exists};
@@ -88,9 +88,9 @@ impl Index {
             }
         }
         let mut damaged = 0;
-        let mut frames = codec::Frames::new(bytes);
+        let mut frames = frame::Frames::new(bytes);
         for frame in &mut frames {
-            match frame.ok().and_then(codec::decode_body) {
+            match frame.body.and_then(codec::decode_body) {
                 Some((id, entry)) => {
                     index.nodes.insert(id, entry);
                 }
@@ -132,8 +132,8 @@ impl CacheStore {
 
     /// Appends the latest run of some nodes (whole frames in one write), so that a build
     /// killed later loses none of them (durable on disk after [`CacheStore::sync`]); the
-    /// last record of a node wins. Cuts off a
-    /// record torn by an earlier crash first; replaces a file of another version.
+    /// last record of a node wins. Cuts off a record torn by an earlier crash first;
+    /// replaces a file of another version.
     pub fn append_index<'a>(
         &self,
         nodes: impl IntoIterator<Item = (&'a str, &'a IndexEntry)>,
@@ -148,60 +148,22 @@ impl CacheStore {
         if frames.is_empty() {
             return Ok(());
         }
-        let replace = |frames: Vec<u8>| {
-            let mut bytes = codec::header(CACHE_SCHEMA_VERSION);
-            bytes.extend(frames);
-            self.write(&path, &bytes)
-        };
-        let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => return replace(frames),
-            Err(e) => return Err(io_error(&path, e)),
-        };
         let io = |e| io_error(&path, e);
-        let len = file.metadata().map_err(io)?.len();
-        let mut header = [0; codec::HEADER_LEN];
-        if len < header.len() as u64
-            || file.read_exact(&mut header).is_err()
-            || codec::version(&header) != Some(CACHE_SCHEMA_VERSION)
-        {
-            return replace(frames);
+        match frame::open_append(&path, codec::MAGIC, CACHE_SCHEMA_VERSION).map_err(io)? {
+            Some(mut file) => file.write_all(&frames).map_err(io),
+            None => {
+                let mut bytes = codec::header(CACHE_SCHEMA_VERSION);
+                bytes.extend(frames);
+                self.write(&path, &bytes)
+            }
         }
-        if !ends_whole(&mut file, len).map_err(io)? {
-            let mut bytes = Vec::new();
-            file.seek(SeekFrom::Start(0)).map_err(io)?;
-            file.read_to_end(&mut bytes).map_err(io)?;
-            let mut scan = codec::Frames::new(&bytes);
-            scan.by_ref().for_each(drop);
-            file.set_len(scan.end as u64).map_err(io)?;
-        }
-        file.seek(SeekFrom::End(0)).map_err(io)?;
-        file.write_all(&frames).map_err(io)
     }
-}
-
-/// True when the index file of `len` bytes holds only its header or ends with a whole
-/// frame: reads the last frame only.
-fn ends_whole(file: &mut std::fs::File, len: u64) -> std::io::Result<bool> {
-    let frames_len = len - codec::HEADER_LEN as u64;
-    if frames_len == 0 {
-        return Ok(true);
-    }
-    let mut last = [0; 4];
-    file.seek(SeekFrom::End(-4))?;
-    file.read_exact(&mut last)?;
-    let frame_len = u64::from(u32::from_le_bytes(last)) + codec::FRAME_OVERHEAD as u64;
-    if frame_len > frames_len {
-        return Ok(false);
-    }
-    let mut tail = vec![0; usize::try_from(frame_len).unwrap_or(usize::MAX)];
-    file.seek(SeekFrom::Start(len - frame_len))?;
-    file.read_exact(&mut tail)?;
-    Ok(codec::ends_with_whole_frame(&tail))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -310,10 +272,8 @@ mod tests {
         std::fs::write(store.index_path(), newer).unwrap();
         assert_eq!(store.load_index().unwrap(), Index::default());
         let warnings = store.take_warnings();
-        assert!(
-            warnings[0].message.contains("schema version 2"),
-            "{warnings:?}"
-        );
+        let newer = format!("schema version {}", CACHE_SCHEMA_VERSION + 1);
+        assert!(warnings[0].message.contains(&newer), "{warnings:?}");
         assert!(warnings[0].message.contains("every node runs again"));
 
         let entry = node(3, EntryStatus::Succeeded);
@@ -335,7 +295,7 @@ mod tests {
             ("b", node(2, EntryStatus::Succeeded)),
         ]);
         let mut bytes = saved.encode();
-        bytes[codec::HEADER_LEN + 20] ^= 0x40;
+        bytes[frame::HEADER_LEN + 20] ^= 0x40;
         let (loaded, warnings) = Index::decode(&bytes);
         assert_eq!(loaded.nodes.keys().collect::<Vec<_>>(), ["b"]);
         assert_eq!(
@@ -352,7 +312,7 @@ mod tests {
             with_header.extend_from_slice(&bytes);
             let _ = Index::decode(&with_header);
             let _ = codec::decode_body(&bytes);
-            let _ = codec::ends_with_whole_frame(&bytes);
+            let _ = frame::ends_with_whole_frame(&bytes);
         }
 
         #[test]

@@ -1,17 +1,21 @@
-//! `CacheStore`: the cache directory of one project. Blobs and entries are written
-//! without a lock (content-addressed, renamed into place); reads create nothing; a
-//! corrupt file is a miss plus a warning, never an error or a panic.
+//! `CacheStore`: the cache directory of one project. Blobs are written without a lock
+//! (content-addressed, renamed into place), entries are appended to the pack under it
+//! (`pack.rs`); reads create nothing; a corrupt file or frame is a miss plus a warning,
+//! never an error or a panic.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use super::digest::{digest_bytes, parse_hex, to_hex};
-use super::entry::ActionEntry;
 use super::lock::CacheLock;
+use super::pack::{self, Pack};
 use super::{CacheError, CacheWarning, io_error};
 use crate::graph::node::Digest;
+
+/// The longest stdout or stderr kept inline in its entry; longer ones are blobs.
+pub const INLINE_OUTPUT_MAX: usize = 4096;
 
 /// The cache under `<root>/.prodigy/cache/`.
 #[derive(Debug)]
@@ -19,25 +23,26 @@ pub struct CacheStore {
     root: PathBuf,
     dir: PathBuf,
     warnings: Mutex<Vec<CacheWarning>>,
+    pack: Mutex<Pack>,
 }
 
-/// How much the cache holds. `bytes` counts entries and blobs (what `gc` can free), not
-/// the index or the lock.
+/// How much the cache holds. `bytes` counts the entry pack and blobs (what `gc` can
+/// free), not the index or the lock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
-    /// Action entries.
+    /// Action entries: distinct keys in the pack.
     pub entries: u64,
     /// Blobs.
     pub blobs: u64,
-    /// Bytes of entries and blobs.
+    /// Bytes of the pack and blobs.
     pub bytes: u64,
 }
 
-/// One file found by [`CacheStore::walk`].
+/// One file found by [`CacheStore::walk_blobs`].
 #[derive(Debug)]
 pub(crate) struct Found {
     pub path: PathBuf,
-    /// The blob's digest or the entry's key; `None` for a temp file.
+    /// The blob's digest; `None` for a temp file.
     pub digest: Option<Digest>,
     pub len: u64,
     pub modified: SystemTime,
@@ -53,6 +58,7 @@ impl CacheStore {
             root: root.to_path_buf(),
             dir: root.join(".prodigy").join("cache"),
             warnings: Mutex::new(Vec::new()),
+            pack: Mutex::new(Pack::default()),
         }
     }
 
@@ -102,46 +108,34 @@ impl CacheStore {
         Ok(None)
     }
 
-    /// Stores `entry` under its `key_digest`, replacing an earlier entry of that key.
-    pub fn put_entry(&self, entry: &ActionEntry) -> Result<(), CacheError> {
-        let path = self.entry_path(&entry.key_digest);
-        let mut bytes = serde_json::to_vec(entry).map_err(|e| io_error(&path, e.into()))?;
-        bytes.push(b'\n');
-        self.write_unsynced(&path, &bytes)
-    }
-
-    /// The entry of `key`, or `None`: missing, of another schema version (silent), or
-    /// corrupt (a warning).
-    pub fn get_entry(&self, key: &Digest) -> Result<Option<ActionEntry>, CacheError> {
-        let path = self.entry_path(key);
-        let Some(bytes) = read_if_exists(&path)? else {
-            return Ok(None);
-        };
-        match ActionEntry::decode(&bytes, key) {
-            Ok(entry) => Ok(entry),
-            Err(message) => {
-                self.warn(&path, &format!("{message}; treated as a miss"));
-                Ok(None)
-            }
+    /// Stores a node's stdout or stderr: its digest, and the text itself when it is at
+    /// most [`INLINE_OUTPUT_MAX`] bytes, to keep inline in the entry (no blob file:
+    /// creating one per node was the cost of a map of trivial items).
+    pub fn put_output(&self, text: &str) -> Result<(Digest, Option<String>), CacheError> {
+        if text.len() <= INLINE_OUTPUT_MAX {
+            return Ok((digest_bytes(text.as_bytes()), Some(text.to_string())));
         }
+        Ok((self.put_blob(text.as_bytes())?, None))
     }
 
-    /// Counts entries and blobs (leftover temp files are not counted).
+    /// Counts entries (distinct keys in the pack) and blobs (leftover temp files are
+    /// not counted).
     pub fn stats(&self) -> Result<CacheStats, CacheError> {
         let mut stats = CacheStats::default();
-        for found in self.walk("entries")?.iter().filter(|f| !f.temp) {
-            stats.entries += 1;
-            stats.bytes += found.len;
+        if let Some(bytes) = read_if_exists(&self.pack_path())? {
+            stats.entries = pack::scan(&bytes).spans.len() as u64;
+            stats.bytes = bytes.len() as u64;
         }
-        for found in self.walk("blobs")?.iter().filter(|f| !f.temp) {
+        for found in self.walk_blobs()?.iter().filter(|f| !f.temp) {
             stats.blobs += 1;
             stats.bytes += found.len;
         }
         Ok(stats)
     }
 
-    /// Removes every entry, blob, the index and `last-run.json` (not the lock); returns
-    /// what was there.
+    /// Removes the pack, every blob, the index, `last-run.json`, leftover temp files
+    /// and the `entries/` directory of cache version 1 (not the lock); returns what
+    /// was there.
     pub fn clean(&self, lock: &CacheLock) -> Result<CacheStats, CacheError> {
         debug_assert_eq!(lock.path(), self.dir.join(".lock"));
         let stats = self.stats()?;
@@ -152,13 +146,29 @@ impl CacheStore {
                 _ => {}
             }
         }
-        let index = self.index_path();
-        match std::fs::remove_file(&index) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io_error(&index, e)),
-            _ => {}
+        *self.pack() = Pack::default();
+        for path in [self.pack_path(), self.index_path()] {
+            remove_file(&path)?;
         }
         self.remove_last_run(lock)?;
+        self.remove_temp_files(None)?;
         Ok(stats)
+    }
+
+    /// Removes the temp files of interrupted writes in the cache directory (those
+    /// older than `before`, when given).
+    pub(crate) fn remove_temp_files(&self, before: Option<SystemTime>) -> Result<(), CacheError> {
+        for file in read_dir(&self.dir)? {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with('.') && name.contains(".tmp-")) {
+                continue;
+            }
+            let modified = file.metadata().and_then(|m| m.modified());
+            if before.is_none_or(|t| modified.is_ok_and(|m| m < t)) {
+                remove_file(&file.path())?;
+            }
+        }
+        Ok(())
     }
 
     /// `blobs/<2 hex>/<62 hex>`.
@@ -167,13 +177,14 @@ impl CacheStore {
         self.dir.join("blobs").join(&hex[..2]).join(&hex[2..])
     }
 
-    /// `entries/<2 hex>/<key hex>.json`.
-    pub(crate) fn entry_path(&self, key: &Digest) -> PathBuf {
-        let hex = to_hex(key);
-        self.dir
-            .join("entries")
-            .join(&hex[..2])
-            .join(format!("{hex}.json"))
+    /// `entries.pack`.
+    pub(crate) fn pack_path(&self) -> PathBuf {
+        self.dir.join("entries.pack")
+    }
+
+    /// This store's view of the pack (see `pack.rs`).
+    pub(crate) fn pack(&self) -> MutexGuard<'_, Pack> {
+        self.pack.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// `index.bin`.
@@ -196,9 +207,9 @@ impl CacheStore {
         crate::fs::write_atomic(path, bytes).map_err(|e| io_error(path, e))
     }
 
-    /// Writes a blob or entry atomically without an fsync of its own (one per node
-    /// cost more than the node in a map of trivial items): a killed build loses none,
-    /// readers verify what they read, and [`CacheStore::sync`] makes them durable.
+    /// Writes a blob atomically without an fsync of its own (one per node cost more
+    /// than the node in a map of trivial items): a killed build loses none, readers
+    /// verify what they read, and [`CacheStore::sync`] makes them durable.
     fn write_unsynced(&self, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         self.ensure_parent(path)?;
         crate::fs::write_atomic_unsynced(path, bytes).map_err(|e| io_error(path, e))
@@ -235,12 +246,11 @@ impl CacheStore {
         std::fs::create_dir_all(&self.dir).map_err(|e| io_error(&self.dir, e))
     }
 
-    /// Every blob or entry (named by a digest) and temp file in the shard directories of
-    /// `sub` (`entries` or `blobs`); other files are not the cache's and are left alone.
-    pub(crate) fn walk(&self, sub: &str) -> Result<Vec<Found>, CacheError> {
+    /// Every blob (named by its digest) and temp file in the shard directories of
+    /// `blobs/`; other files are not the cache's and are left alone.
+    pub(crate) fn walk_blobs(&self) -> Result<Vec<Found>, CacheError> {
         let mut found = Vec::new();
-        let top = self.dir.join(sub);
-        for shard in read_dir(&top)? {
+        for shard in read_dir(&self.dir.join("blobs"))? {
             let shard_name = shard.file_name().to_string_lossy().into_owned();
             for file in read_dir(&shard.path())? {
                 let path = file.path();
@@ -250,10 +260,7 @@ impl CacheStore {
                 }
                 let file_name = file.file_name().to_string_lossy().into_owned();
                 let temp = file_name.starts_with('.');
-                let digest = match file_name.strip_suffix(".json") {
-                    Some(key) if sub == "entries" => parse_hex(key),
-                    _ => parse_hex(&format!("{shard_name}{file_name}")),
-                };
+                let digest = parse_hex(&format!("{shard_name}{file_name}"));
                 if digest.is_none() && !temp {
                     continue;
                 }
@@ -283,6 +290,14 @@ fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>, CacheError> {
     }
 }
 
+/// Deletes `path`; already gone is fine.
+pub(crate) fn remove_file(path: &Path) -> Result<(), CacheError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(io_error(path, e)),
+        _ => Ok(()),
+    }
+}
+
 /// The bytes of `path`, or `None` when it does not exist.
 pub(crate) fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, CacheError> {
     match std::fs::read(path) {
@@ -296,7 +311,6 @@ pub(crate) fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, CacheError>
 mod tests {
     use chrono::Utc;
 
-    use super::super::CACHE_SCHEMA_VERSION;
     use super::super::entry::fixtures::entry;
     use super::*;
 
@@ -343,50 +357,35 @@ mod tests {
     }
 
     #[test]
-    fn entries_round_trip_by_key() {
+    fn small_outputs_stay_inline_and_large_ones_are_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let store = CacheStore::open(dir.path());
-        let blob = store.put_blob(b"").unwrap();
-        let written = entry(key(7), blob, Utc::now());
-        assert_eq!(store.get_entry(&key(7)).unwrap(), None);
-        store.put_entry(&written).unwrap();
-        assert_eq!(store.get_entry(&key(7)).unwrap(), Some(written.clone()));
-        assert!(
-            store
-                .entry_path(&key(7))
-                .ends_with(format!("entries/07/{}.json", to_hex(&key(7))))
+        let small = "x".repeat(INLINE_OUTPUT_MAX);
+        let (digest, inline) = store.put_output(&small).unwrap();
+        assert_eq!(
+            (digest, inline.as_deref()),
+            (digest_bytes(small.as_bytes()), Some(&*small))
         );
-        assert_eq!(store.stats().unwrap().entries, 1);
-        assert!(written.is_hit());
-    }
+        assert_eq!(
+            store.stats().unwrap(),
+            CacheStats::default(),
+            "no blob file"
+        );
+        let large = "y".repeat(INLINE_OUTPUT_MAX + 1);
+        let (digest, inline) = store.put_output(&large).unwrap();
+        assert_eq!(inline, None);
+        assert_eq!(store.get_blob(&digest).unwrap(), Some(large.into_bytes()));
 
-    #[test]
-    fn foreign_versions_are_silent_misses_and_corrupt_entries_warn() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CacheStore::open(dir.path());
-        let mut newer = entry(key(1), key(2), Utc::now());
-        newer.schema_version = CACHE_SCHEMA_VERSION + 1;
-        store.put_entry(&newer).unwrap();
-        assert_eq!(store.get_entry(&key(1)).unwrap(), None);
-        let path = store.entry_path(&key(3));
-        store
-            .write(&path, br#"{"schema_version": 99, "shape": "new"}"#)
-            .unwrap();
-        assert_eq!(store.get_entry(&key(3)).unwrap(), None);
-        assert!(store.take_warnings().is_empty());
-
-        store
-            .write(&store.entry_path(&key(4)), b"{\"schema_")
-            .unwrap();
-        let moved = entry(key(5), key(2), Utc::now());
-        let bytes = serde_json::to_vec(&moved).unwrap();
-        store.write(&store.entry_path(&key(6)), &bytes).unwrap();
-        assert_eq!(store.get_entry(&key(4)).unwrap(), None);
-        assert_eq!(store.get_entry(&key(6)).unwrap(), None);
-        let warnings = store.take_warnings();
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].to_string().contains("corrupt cache entry"));
-        assert!(warnings[1].message.contains("not its file name"));
+        let mut both = entry(key(1), digest, Utc::now());
+        assert_eq!(both.stdout(&store), both.stderr(&store));
+        both.stdout_text = Some("inline\n".to_string());
+        both.stdout_blob = digest_bytes(b"inline\n");
+        assert_eq!(both.stdout(&store), "inline\n");
+        assert_eq!(
+            both.blobs().collect::<Vec<_>>(),
+            [digest],
+            "inline is no blob"
+        );
     }
 
     #[test]
@@ -394,12 +393,55 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = CacheStore::open(dir.path());
         let blob = store.put_blob(b"x").unwrap();
-        store.put_entry(&entry(key(1), blob, Utc::now())).unwrap();
         let lock = store.lock(false).unwrap();
+        store
+            .put_entry(&entry(key(1), blob, Utc::now()), &lock)
+            .unwrap();
+        store
+            .put_entry(&entry(key(1), blob, Utc::now()), &lock)
+            .unwrap();
+        store
+            .save_index(&super::super::Index::default(), &lock)
+            .unwrap();
+        let run = super::super::LastRun {
+            schema_version: super::super::CACHE_SCHEMA_VERSION,
+            job_id: "build-1".to_string(),
+            finished_at: Utc::now(),
+            hits: 1,
+            ran: 0,
+            not_cached: 0,
+        };
+        store.save_last_run(&run, &lock).unwrap();
+        let old = store
+            .dir()
+            .join("entries/07")
+            .join(format!("{}.json", to_hex(&key(7))));
+        std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+        std::fs::write(&old, "{}").unwrap();
+        std::fs::write(store.dir().join(".entries.pack.tmp-1-0"), "half").unwrap();
+        let before = store.stats().unwrap();
+        assert_eq!(
+            (before.entries, before.blobs),
+            (1, 1),
+            "version 1 entries are ignored"
+        );
+        let pack_len = std::fs::metadata(store.pack_path()).unwrap().len();
+        assert_eq!(before.bytes, pack_len + 1);
+
         let removed = store.clean(&lock).unwrap();
-        assert_eq!((removed.entries, removed.blobs), (1, 1));
+        assert_eq!(removed, before);
         assert_eq!(store.stats().unwrap(), CacheStats::default());
+        assert_eq!(store.get_entry(&key(1)).unwrap(), None);
         let left: Vec<_> = std::fs::read_dir(store.dir()).unwrap().collect();
-        assert_eq!(left.len(), 1, "only .lock is left");
+        assert_eq!(left.len(), 1, "only .lock is left: {left:?}");
+        store
+            .put_entry(&entry(key(2), blob, Utc::now()), &lock)
+            .unwrap();
+        assert!(
+            CacheStore::open(dir.path())
+                .get_entry(&key(2))
+                .unwrap()
+                .is_some()
+        );
     }
 }

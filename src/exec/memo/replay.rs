@@ -66,17 +66,9 @@ impl Memo {
             }
             self.tree_moved();
         }
-        let text = |blob| {
-            self.store
-                .get_blob(blob)
-                .ok()
-                .flatten()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default()
-        };
         let output = OutputTail {
-            stdout: text(&entry.stdout_blob),
-            stderr: text(&entry.stderr_blob),
+            stdout: entry.stdout(&self.store),
+            stderr: entry.stderr(&self.store),
         };
         let vars = (!node.kind.is_item())
             .then(|| Vars::from_captures(&entry.captures, &entry.capture_meta));

@@ -1,5 +1,5 @@
-//! Storing a node's run: blobs, the action entry, the index record, and the output
-//! digest its dependents' keys hold.
+//! Storing a node's run: its outputs (inline when short, else blobs), the action
+//! entry, the index record, and the output digest its dependents' keys hold.
 
 use std::collections::BTreeMap;
 
@@ -30,9 +30,9 @@ impl Memo {
         output: Digest,
         stamps: Vec<InputStamp>,
     ) -> Result<(), CacheError> {
-        if self.lock.is_none() {
+        let Some(lock) = &self.lock else {
             return Ok(());
-        }
+        };
         let (status, failure) = match &result.status {
             NodeStatus::Failed(f) => (EntryStatus::Failed, Some(f)),
             _ => (EntryStatus::Succeeded, None),
@@ -44,6 +44,8 @@ impl Memo {
         if status == EntryStatus::Succeeded && !change.commits.is_empty() {
             let _ = repo_change::keep_alive(&self.root, &to_hex(&digest), &change);
         }
+        let (stdout_blob, stdout_text) = self.store.put_output(&result.output.stdout)?;
+        let (stderr_blob, stderr_text) = self.store.put_output(&result.output.stderr)?;
         let entry = ActionEntry {
             schema_version: crate::cache::CACHE_SCHEMA_VERSION,
             key: key.to_json(),
@@ -52,8 +54,10 @@ impl Memo {
             failure_kind: failure.map(|f| f.kind.name().to_string()),
             exit_code: failure.and_then(|f: &Failure| f.exit_code),
             duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
-            stdout_blob: self.store.put_blob(result.output.stdout.as_bytes())?,
-            stderr_blob: self.store.put_blob(result.output.stderr.as_bytes())?,
+            stdout_blob,
+            stderr_blob,
+            stdout_text,
+            stderr_text,
             captures: captures.0,
             capture_meta: captures.1,
             outputs: BTreeMap::new(),
@@ -62,7 +66,7 @@ impl Memo {
             commits: change.commits,
             created_at: Utc::now(),
         };
-        self.store.put_entry(&entry)?;
+        self.store.put_entry(&entry, lock)?;
         let record = IndexEntry {
             key: digest,
             output,
