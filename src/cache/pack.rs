@@ -269,6 +269,24 @@ impl CacheStore {
         Ok(None)
     }
 
+    /// True when more than half of the pack (and over 1 MiB) is frames that later frames
+    /// of the same key replaced: `prodigy run` and `--force` append a frame per node
+    /// each time, so a job that wrote entries compacts the pack (with `gc`) when this
+    /// holds.
+    pub fn pack_needs_compacting(&self) -> Result<bool, CacheError> {
+        let mut pack = self.pack();
+        if pack.spans.is_none() {
+            self.scan_pack(&mut pack)?;
+        }
+        let live: u64 = pack
+            .spans
+            .as_ref()
+            .map_or(0, |s| s.values().map(|span| span.len as u64).sum());
+        let total = std::fs::metadata(self.pack_path()).map_or(0, |m| m.len());
+        let garbage = total.saturating_sub(live);
+        Ok(garbage > live && garbage > 1 << 20)
+    }
+
     /// Scans the pack once into the map of spans; a missing pack is empty.
     fn scan_pack(&self, pack: &mut Pack) -> Result<(), CacheError> {
         let path = self.pack_path();
@@ -330,6 +348,32 @@ mod tests {
             .open(store.pack_path())
             .unwrap();
         file.write_all(bytes).unwrap();
+    }
+
+    #[test]
+    fn a_pack_mostly_of_replaced_frames_needs_compacting_until_gc() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CacheStore::open(dir.path());
+        let lock = store.lock(false).unwrap();
+        let mut big = entry(key(3), key(1), Utc::now());
+        big.stdout_text = Some("x".repeat(4000));
+        store.put_entry(&big, &lock).unwrap();
+        assert!(!store.pack_needs_compacting().unwrap());
+        for _ in 0..400 {
+            store.put_entry(&big, &lock).unwrap();
+        }
+        assert!(store.pack_needs_compacting().unwrap());
+        store
+            .gc(
+                &lock,
+                None,
+                None,
+                &std::collections::HashSet::from([key(3)]),
+            )
+            .unwrap();
+        let fresh = CacheStore::open(dir.path());
+        assert!(!fresh.pack_needs_compacting().unwrap());
+        assert_eq!(fresh.get_entry(&key(3)).unwrap(), Some(big));
     }
 
     #[test]

@@ -377,6 +377,10 @@ impl Memo {
             && let Some(lock) = &self.lock
         {
             self.store.save_index(&self.index, lock)?;
+            if self.store.pack_needs_compacting()? {
+                self.store
+                    .gc(lock, None, None, &self.index.referenced_keys())?;
+            }
             self.store.sync(lock)?;
         }
         Ok(())
