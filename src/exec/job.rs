@@ -83,6 +83,8 @@ pub struct JobOutcome {
     pub stopped: Option<StopReason>,
     /// Map results.
     pub map: MapTally,
+    /// Map items that ran again as `dlq` nodes (items of the DLQ found in the input).
+    pub dlq_nodes: usize,
 }
 
 /// A job ready to run: its variables, environment, parallelism and secret values.
@@ -169,6 +171,7 @@ pub fn run(
             outcome = JobOutcome {
                 stopped: report.stopped,
                 map: report.map,
+                dlq_nodes: 0,
             };
             vars = report.vars;
             if outcome.stopped.is_some() {
@@ -199,6 +202,7 @@ pub fn run(
         return Ok(JobOutcome {
             stopped: setup.stopped,
             map: setup.map,
+            dlq_nodes: 0,
         });
     }
     sink(Event::SetupFinished {
@@ -207,11 +211,12 @@ pub fn run(
     let done: Vec<String> = setup_plan.nodes().map(|(_, n)| n.id.clone()).collect();
     let items = load_items(mr, options, &setup.vars, cancel)?;
     let mut plan = graph::plan(workflow.clone(), plan_options(Stage::WithItems(&items)))?;
-    plan.mark_dlq(|item| options.dlq_items.contains(&item.to_string()));
+    let dlq_nodes = plan.mark_dlq(|item| options.dlq_items.contains(&item.to_string()));
     let report = scheduler::execute(&plan, &map_settings, setup.vars, &done, memo, sink);
     Ok(JobOutcome {
         stopped: report.stopped,
         map: report.map,
+        dlq_nodes,
     })
 }
 
@@ -306,6 +311,7 @@ pub fn retry(
     Ok(JobOutcome {
         stopped: report.stopped,
         map: report.map,
+        dlq_nodes: 0,
     })
 }
 

@@ -178,6 +178,14 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
             reporter.line(&format!("warning: {note}"));
         }
     }
+    let missing = dlq_items.len().saturating_sub(outcome.dlq_nodes);
+    if outcome.stopped.is_none() && missing > 0 {
+        reporter.line(&format!(
+            "note: {} in the DLQ no longer in the map's input; `prodigy dlq list` shows \
+             them, `prodigy dlq retry JOB` runs them, `prodigy dlq clear` drops them",
+            crate::report::plural(missing, "item")
+        ));
+    }
     if request.retry.is_none()
         && let Some(recorder) = recorder.as_ref()
         && let Err(e) = recorder.record_total(outcome.map.planned)

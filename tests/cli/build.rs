@@ -495,3 +495,26 @@ commands:
         .stderr_has("Cached show")
         .stderr_has("Dirty other: command changed");
 }
+
+#[test]
+fn dlq_items_gone_from_the_input_are_named_not_run() {
+    let yaml = "name: gone
+isolation: none
+mode: mapreduce
+map:
+  input: items.json
+  json_path: '$[*]'
+  agent_template:
+    - shell: test ${item.n} -lt 2 && echo item ${item.n} >> log.txt
+error_policy:
+  on_item_failure: dlq
+";
+    let first = build(yaml).file("items.json", items(3)).run_limited();
+    first.code(3);
+    std::fs::write(first.abs("items.json"), items(2)).unwrap();
+    let second = again(first, &[]);
+    second
+        .success()
+        .stderr_has("note: 1 item in the DLQ no longer in the map's input")
+        .stderr_has("0 ran, 2 cached");
+}
