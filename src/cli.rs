@@ -236,6 +236,9 @@ pub struct BuildArgs {
     /// Exit 4 instead of waiting when another build holds the cache lock.
     #[arg(long)]
     pub no_wait: bool,
+    /// Print the stored output of cached nodes (by default they print one line).
+    #[arg(long)]
+    pub replay_output: bool,
     /// Settings shared with `run`.
     #[command(flatten)]
     pub job: JobArgs,

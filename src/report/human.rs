@@ -26,6 +26,8 @@ pub struct Style {
     pub verbose: bool,
     /// When map item failure details are printed (`error_policy.error_collection`).
     pub collection: ErrorCollection,
+    /// `--replay-output`: a cached node prints its stored output.
+    pub replay_output: bool,
 }
 
 /// Consumes events; owns stderr while the job runs.
@@ -163,7 +165,12 @@ impl Reporter {
         let text = match &result.status {
             NodeStatus::Succeeded => format!("{} {id} [{secs:.2}s]", self.verb("Ran", 32)),
             NodeStatus::Cached => {
-                let text = format!("{} {id}", self.verb("Cached", 36));
+                let mut text = format!("{} {id}", self.verb("Cached", 36));
+                let details = self.details(result);
+                if self.style.replay_output && !details.is_empty() {
+                    text.push('\n');
+                    text.push_str(&details);
+                }
                 return self.hold(&text);
             }
             NodeStatus::Failed(f) => format!(

@@ -34,6 +34,8 @@ pub struct Start<'a> {
     pub targets: Vec<String>,
     /// The job id to continue (`resume`), or `None` for a new job.
     pub job_id: Option<String>,
+    /// `--replay-output`.
+    pub replay_output: bool,
 }
 
 /// Loads the workflow and runs the job, keeping its journal.
@@ -84,6 +86,7 @@ pub fn start(start: Start) -> Result<ExitCode, Error> {
             explain: start.explain,
             wait: start.wait,
             targets,
+            replay_output: start.replay_output,
         },
     });
     record.status = match &code {
@@ -119,6 +122,7 @@ pub fn build(args: &BuildArgs) -> Result<ExitCode, Error> {
         wait: !args.no_wait,
         targets,
         job_id: None,
+        replay_output: args.replay_output,
     })
 }
 
@@ -155,6 +159,7 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
         wait: !args.no_wait,
         targets: record.targets.clone(),
         job_id: Some(record.job_id.clone()),
+        replay_output: false,
     })
 }
 

@@ -274,6 +274,7 @@ fn retry(
             explain: false,
             wait: true,
             targets: None,
+            replay_output: false,
         },
     })
 }

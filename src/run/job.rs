@@ -64,6 +64,8 @@ pub struct CacheRequest<'a> {
     pub wait: bool,
     /// `TARGET...`.
     pub targets: Option<&'a [String]>,
+    /// `--replay-output`: cached nodes print their stored output.
+    pub replay_output: bool,
 }
 
 /// Runs the job and returns its exit code.
@@ -110,6 +112,7 @@ pub fn execute(request: JobRequest) -> Result<ExitCode, Error> {
         progress: env.progress,
         verbose: request.verbose,
         collection: workflow.error_policy.error_collection,
+        replay_output: request.cache.replay_output,
     };
     let mut reporter = Reporter::new(style, masker.clone(), &request.job_id, events);
     let mut recorder = recorder(&request, masker)?;
@@ -277,6 +280,9 @@ fn open_memo(request: &JobRequest, env: &Env) -> Result<Option<Memo>, Error> {
     };
     if request.cache.explain {
         memo.explain_reasons();
+    }
+    if request.cache.replay_output {
+        memo.replay_output();
     }
     Ok(Some(memo))
 }

@@ -193,6 +193,7 @@ fn run_workflow(args: &RunArgs) -> Result<ExitCode, Error> {
         wait: true,
         targets: Vec::new(),
         job_id: None,
+        replay_output: false,
     })
 }
 

@@ -518,3 +518,20 @@ error_policy:
         .stderr_has("note: 1 item in the DLQ no longer in the map's input")
         .stderr_has("0 ran, 2 cached");
 }
+
+#[test]
+fn replay_output_prints_what_cached_nodes_printed() {
+    let yaml = "name: chatty
+isolation: none
+commands:
+  - shell: echo hello from the first run
+";
+    let first = build(yaml).run_limited();
+    first.success();
+    let quiet = again(first, &[]);
+    quiet.success().stderr_lacks("hello from the first run");
+    let replayed = again(quiet, &["--replay-output"]);
+    replayed
+        .success()
+        .stderr_has("   Cached step[0]\n          stdout:\n          | hello from the first run\n");
+}

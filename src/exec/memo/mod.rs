@@ -134,6 +134,8 @@ pub struct Memo {
     running: HashMap<String, Running>,
     reasons: bool,
     keep_results: bool,
+    /// Hits need their stored output (`--replay-output`).
+    replay_output: bool,
     exclude: Vec<PathBuf>,
     /// Index records appended by this job (the index is compacted at the end if any).
     appended: usize,
@@ -215,6 +217,7 @@ impl Memo {
             keep_results: serde_json::to_string(&setup.workflow.body)
                 .is_ok_and(|b| b.contains("map.results")),
             exclude,
+            replay_output: false,
             appended: 0,
             tally: MemoTally::default(),
             notes: Vec::new(),
@@ -231,6 +234,11 @@ impl Memo {
     /// Asks `lookup` to say why each dirty node runs (`--explain`).
     pub fn explain_reasons(&mut self) {
         self.reasons = true;
+    }
+
+    /// Makes hits carry their stored output (`--replay-output`).
+    pub fn replay_output(&mut self) {
+        self.replay_output = true;
     }
 
     /// Sets the iteration of a standard workflow run `max_iterations` times.

@@ -21,7 +21,7 @@ impl Memo {
         let id = format!("{}{}", self.prefix, node.id);
         let last = self.index.nodes.get(&id);
         let fresh = last.is_some_and(|l| l.key == *key && l.status == EntryStatus::Succeeded);
-        let needs_entry = !node.kind.is_item() || self.keep_results;
+        let needs_entry = !node.kind.is_item() || self.keep_results || self.replay_output;
         if fresh && !needs_entry {
             let output = last.map(|l| l.output)?;
             return Some((cached(OutputTail::default()), None, output));
