@@ -44,6 +44,8 @@ fn setup<'a>(
     os_env: &'a BTreeMap<String, String>,
     mode: CacheMode,
 ) -> MemoSetup<'a> {
+    static NO_PARAMS: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let params = &NO_PARAMS;
     MemoSetup {
         root,
         state_root: root,
@@ -51,7 +53,8 @@ fn setup<'a>(
         workflow_file: Some(PathBuf::from("prodigy.yml")),
         profile: None,
         os_env,
-        arguments: serde_json::json!({"args": [], "params": {}, "name": "wide"}),
+        args: &[],
+        params,
         claude_bin: "claude",
         mode,
     }

@@ -237,7 +237,8 @@ pub fn statuses(
         workflow_file: relative(workflow_path, root),
         profile: cx.profile,
         os_env: &env.os_env,
-        arguments: serde_json::json!({"args": cx.args, "params": cx.params, "name": workflow.name}),
+        args: cx.args,
+        params: cx.params,
         claude_bin: &env.claude_bin,
         mode: CacheMode::Build { force: false },
     };

@@ -259,11 +259,8 @@ fn open_memo(request: &JobRequest, env: &Env) -> Result<Option<Memo>, Error> {
         workflow_file,
         profile: request.profile,
         os_env: &env.os_env,
-        arguments: serde_json::json!({
-            "args": request.args,
-            "params": request.params,
-            "name": request.workflow.name,
-        }),
+        args: request.args,
+        params: request.params,
         claude_bin: &env.claude_bin,
         mode: request.cache.mode,
     };

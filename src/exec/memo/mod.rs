@@ -75,8 +75,10 @@ pub struct MemoSetup<'a> {
     pub profile: Option<&'a str>,
     /// The OS environment (for `env_passthrough`).
     pub os_env: &'a BTreeMap<String, String>,
-    /// `--args`, `--param`.
-    pub arguments: Value,
+    /// `--args`.
+    pub args: &'a [String],
+    /// `--param` values.
+    pub params: &'a BTreeMap<String, Value>,
     /// The claude CLI (its `--version` enters claude nodes' keys).
     pub claude_bin: &'a str,
     /// Record or build.
@@ -204,7 +206,11 @@ impl Memo {
         let inputs = Inputs::new(setup.root, index.nodes.values().flat_map(|e| &e.inputs));
         Ok(Memo {
             env: env_map(setup.workflow, setup.profile, setup.os_env),
-            arguments: setup.arguments,
+            arguments: serde_json::json!({
+                "args": setup.args,
+                "params": setup.params,
+                "name": setup.workflow.name,
+            }),
             iteration: 1,
             root: setup.root.to_path_buf(),
             claude_bin: setup.claude_bin.to_string(),
