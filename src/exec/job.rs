@@ -181,15 +181,21 @@ pub fn run(
         return Ok(outcome);
     };
     let setup_timeout = mr.setup.as_ref().and_then(|s| s.timeout.as_ref());
+    let setup_plan = graph::plan(workflow.clone(), plan_options(Stage::Setup))?;
+    // Every map item and reduce step needs all of setup: only targets that are all
+    // setup steps build part of it.
+    let setup_targets = settings
+        .targets
+        .filter(|targets| targets.iter().all(|t| setup_plan.find(t).is_some()));
     let setup_settings = Settings {
         deadline: resolve_timeout(setup_timeout, &vars)?.map(|t| Instant::now() + t),
+        targets: setup_targets,
         ..settings.clone()
     };
     let map_settings = Settings {
         agent_timeout: resolve_timeout(mr.map.agent_timeout.as_ref(), &vars)?,
         ..settings
     };
-    let setup_plan = graph::plan(workflow.clone(), plan_options(Stage::Setup))?;
     let setup = scheduler::execute(
         &setup_plan,
         &setup_settings,

@@ -120,10 +120,10 @@ pub fn execute(
         .map(|(i, _)| plan.dependencies(i).iter().map(|d| position[d]).collect())
         .collect();
     let mut queue = ReadyQueue::new(&deps);
-    let wanted = settings.targets.map(|t| wanted(&nodes, &deps, t));
+    let wanted = settings.targets.map(|t| plan.needed_by(t));
     let mut skipped = 0;
-    for (pos, node) in nodes.iter().enumerate() {
-        let unwanted = wanted.as_ref().is_some_and(|w| !w[pos]);
+    for ((index, _), (pos, node)) in plan.nodes().zip(nodes.iter().enumerate()) {
+        let unwanted = wanted.as_ref().is_some_and(|w| !w.contains(&index));
         if done.contains(&node.id) || unwanted {
             queue.mark_done(pos);
             skipped += 1;
@@ -191,23 +191,6 @@ pub fn execute(
         }
     });
     co.report
-}
-
-/// Which nodes `targets` need: the targets and everything they depend on.
-fn wanted(nodes: &[&PlanNode], deps: &[Vec<usize>], targets: &[String]) -> Vec<bool> {
-    let mut wanted = vec![false; nodes.len()];
-    let mut stack: Vec<usize> = nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| targets.iter().any(|t| t == &n.id))
-        .map(|(pos, _)| pos)
-        .collect();
-    while let Some(pos) = stack.pop() {
-        if !std::mem::replace(&mut wanted[pos], true) {
-            stack.extend(&deps[pos]);
-        }
-    }
-    wanted
 }
 
 /// Item-level retries: `on_item_failure: retry` (default 3 attempts) or `retry_config`.

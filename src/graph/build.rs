@@ -152,6 +152,18 @@ impl Plan {
         deps
     }
 
+    /// The nodes named in `targets` and every node they need, directly or not.
+    pub fn needed_by(&self, targets: &[String]) -> std::collections::HashSet<NodeIndex> {
+        let mut needed = std::collections::HashSet::new();
+        let mut stack: Vec<NodeIndex> = targets.iter().filter_map(|t| self.find(t)).collect();
+        while let Some(index) = stack.pop() {
+            if needed.insert(index) {
+                stack.extend(self.dependencies(index));
+            }
+        }
+        needed
+    }
+
     /// Marks the map items for which `in_dlq` holds as `dlq` nodes (items that failed
     /// in an earlier run and are scheduled again); returns how many.
     pub fn mark_dlq(&mut self, in_dlq: impl Fn(&serde_json::Value) -> bool) -> usize {

@@ -189,12 +189,12 @@ fn decide(args: &BuildArgs, workflow_path: &Path, targets: &[String]) -> Result<
         profile: args.job.profile.as_deref(),
     };
     let (plan, states) = statuses(workflow, workflow_path, &root, cx)?;
-    let wanted = |id: &str| targets.is_empty() || wanted_ids(&plan, targets).contains(id);
+    let needed = plan.needed_by(targets);
     let rows: Vec<(&crate::graph::PlanNode, &CacheStatus)> = plan
         .nodes()
-        .map(|(_, n)| n)
         .zip(&states)
-        .filter(|(n, _)| wanted(&n.id))
+        .filter(|((index, _), _)| targets.is_empty() || needed.contains(index))
+        .map(|((_, node), status)| (node, status))
         .collect();
     let pending = rows.iter().any(|(_, s)| **s != CacheStatus::Cached);
     if args.check {
@@ -268,18 +268,6 @@ pub fn relative(path: &Path, root: &Path) -> Option<PathBuf> {
     let path = std::path::absolute(path).ok()?;
     let root = std::path::absolute(root).ok()?;
     path.strip_prefix(root).ok().map(Path::to_path_buf)
-}
-
-/// The targets and every node they need.
-fn wanted_ids(plan: &crate::graph::Plan, targets: &[String]) -> std::collections::HashSet<String> {
-    let mut wanted = std::collections::HashSet::new();
-    let mut stack: Vec<_> = targets.iter().filter_map(|t| plan.find(t)).collect();
-    while let Some(index) = stack.pop() {
-        if wanted.insert(plan.node(index).id.clone()) {
-            stack.extend(plan.dependencies(index));
-        }
-    }
-    wanted
 }
 
 /// Unknown targets are a usage error naming the closest node id.

@@ -292,7 +292,11 @@ commands:
     needs: []
     shell: echo c >> log.txt
 ";
-    let out = build(yaml).arg("b").run_limited();
+    let dry = build(yaml).args(["c", "--dry-run"]).run_limited();
+    dry.success()
+        .stdout_has("dirty    c ")
+        .stdout_has("1 node: 0 cached, 1 dirty, 0 pending");
+    let out = dry.next().args(["build", "b"]).run_limited();
     out.success().stderr_has("2 ran");
     assert_eq!(out.log_lines("log.txt"), ["a", "b"]);
     let typo = out.next().args(["build", "bb"]).run_limited();
@@ -534,4 +538,28 @@ commands:
     replayed
         .success()
         .stderr_has("   Cached step[0]\n          stdout:\n          | hello from the first run\n");
+}
+
+#[test]
+fn a_map_item_target_builds_setup_first() {
+    let yaml = "name: target-item
+isolation: none
+mode: mapreduce
+setup:
+  - shell: echo ready
+    capture: state
+map:
+  input: items.json
+  json_path: '$[*]'
+  agent_template:
+    - shell: echo item ${item.n} ${state} >> log.txt
+reduce:
+  - shell: echo reduce >> log.txt
+";
+    let out = build(yaml)
+        .file("items.json", items(3))
+        .arg("map/item_1")
+        .run_limited();
+    out.success().stderr_has("Ran setup[0]").stderr_has("2 ran");
+    assert_eq!(out.log_lines("log.txt"), ["item 1 ready"]);
 }
