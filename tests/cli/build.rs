@@ -563,3 +563,46 @@ reduce:
     out.success().stderr_has("Ran setup[0]").stderr_has("2 ran");
     assert_eq!(out.log_lines("log.txt"), ["item 1 ready"]);
 }
+
+#[test]
+fn the_incremental_example_builds_then_replays() {
+    let root = crate::support::repo_root();
+    let test = Test::new()
+        .file(
+            "examples/incremental/prodigy.yml",
+            std::fs::read(root.join("examples/incremental/prodigy.yml")).unwrap(),
+        )
+        .file(
+            "examples/incremental/notes.md",
+            std::fs::read(root.join("examples/incremental/notes.md")).unwrap(),
+        )
+        .args(["build", "examples/incremental/prodigy.yml", "-v"]);
+    let first = test.run_limited();
+    first
+        .success()
+        .stderr_has("summary | notes: 3 items, ")
+        .stderr_has("3 ran, 0 cached");
+    let notes = first.abs("examples/incremental/notes.md");
+    let mut text = std::fs::read_to_string(&notes).unwrap();
+    text.push_str("- one more\n");
+    std::fs::write(&notes, text).unwrap();
+    let second = first
+        .next()
+        .args([
+            "build",
+            "examples/incremental/prodigy.yml",
+            "--explain",
+            "-v",
+        ])
+        .run_limited();
+    second
+        .success()
+        .stderr_has("Dirty count: input examples/incremental/notes.md changed")
+        .stderr_has("summary | notes: 4 items, ")
+        .stderr_has("3 ran, 0 cached");
+    let third = second
+        .next()
+        .args(["build", "examples/incremental/prodigy.yml"])
+        .run_limited();
+    third.success().stderr_has("0 ran, 3 cached");
+}
