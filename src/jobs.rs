@@ -76,6 +76,9 @@ pub struct JobRecord {
     pub keep_going: bool,
     /// `TARGET...`.
     pub targets: Vec<String>,
+    /// `-n` of `run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iterations: Option<u32>,
     /// Where it is.
     pub status: JobStatus,
     /// The process running it.
@@ -95,6 +98,7 @@ impl JobRecord {
         root: &Path,
         job: &JobArgs,
         targets: &[String],
+        max_iterations: Option<u32>,
     ) -> JobRecord {
         let now = Utc::now();
         JobRecord {
@@ -118,6 +122,7 @@ impl JobRecord {
             jobs: job.jobs,
             keep_going: job.keep_going,
             targets: targets.to_vec(),
+            max_iterations,
             status: JobStatus::Running,
             pid: std::process::id(),
             started_at: now,
@@ -276,6 +281,7 @@ mod tests {
             jobs: Some(3),
             keep_going: true,
             targets: vec!["test".to_string()],
+            max_iterations: None,
             status,
             pid: 1,
             started_at: at,

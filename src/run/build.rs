@@ -63,6 +63,7 @@ pub fn start(start: Start) -> Result<ExitCode, Error> {
         &root,
         start.job,
         &start.targets,
+        start.max_iterations,
     );
     journal.save(&record)?;
     journal.prune()?;
@@ -153,7 +154,7 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
     start(Start {
         workflow_path: &record.workflow_path,
         job: &job,
-        max_iterations: None,
+        max_iterations: record.max_iterations,
         mode: CacheMode::Build { force: false },
         explain: false,
         wait: !args.no_wait,

@@ -290,3 +290,26 @@ commands:
     clean.success();
     assert_eq!(refs(&clean), "");
 }
+
+#[test]
+fn two_jobs_started_together_get_different_ids_and_journals() {
+    let test = repo("name: twins\nisolation: none\ncommands:\n  - shell: echo twin >> log.txt\n");
+    let root = test.path().to_path_buf();
+    let a = test.arg("build").spawn();
+    let b = Test::new()
+        .args(["run", "-p"])
+        .arg(&root)
+        .arg(root.join("prodigy.yml"))
+        .spawn();
+    let (a, b) = (
+        a.wait(Duration::from_secs(20)),
+        b.wait(Duration::from_secs(20)),
+    );
+    a.success();
+    b.success();
+    assert_ne!(a.job_id(), b.job_id());
+    let journals = std::fs::read_dir(root.join(".prodigy/jobs"))
+        .unwrap()
+        .count();
+    assert_eq!(journals, 2);
+}
