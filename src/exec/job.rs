@@ -313,6 +313,20 @@ pub fn retry(
         os_env: &options.os_env,
     };
     let plan = graph::plan(workflow.clone(), plan_options)?;
+    let mut memo = memo;
+    if let Some(memo) = memo.as_deref_mut() {
+        // The items need setup as in the job, though setup does not run again: they are
+        // keyed with its last recorded output, so a build after this sees them.
+        let setup = graph::plan(
+            workflow.clone(),
+            PlanOptions {
+                stage: Stage::Setup,
+                ..plan_options
+            },
+        )?;
+        let last = setup.nodes().last().map(|(_, n)| n.id.clone());
+        memo.items_need(last.into_iter().collect());
+    }
     let report = scheduler::execute(&plan, &settings, prepared.vars, &[], memo, sink);
     Ok(JobOutcome {
         stopped: report.stopped,

@@ -606,3 +606,40 @@ fn the_incremental_example_builds_then_replays() {
         .run_limited();
     third.success().stderr_has("0 ran, 3 cached");
 }
+
+#[test]
+fn items_fixed_by_dlq_retry_are_cached_for_the_next_build() {
+    let yaml = "name: retried
+isolation: none
+mode: mapreduce
+setup:
+  - shell: echo setup >> log.txt
+map:
+  input: items.json
+  json_path: '$[*]'
+  agent_template:
+    - shell: test ! -e broken/${item.n} && echo item ${item.n} >> log.txt
+error_policy:
+  on_item_failure: dlq
+reduce:
+  - shell: echo reduce >> log.txt
+";
+    let first = build(yaml)
+        .file(".gitignore", "log.txt\nbroken/\n")
+        .file("items.json", items(4))
+        .file("broken/2", "")
+        .run_limited();
+    first.code(3);
+    let job = first.job_id();
+    std::fs::remove_dir_all(first.abs("broken")).unwrap();
+    let retried = first.next().args(["dlq", "retry", &job]).run_limited();
+    retried.success();
+    std::fs::write(retried.abs("log.txt"), "").unwrap();
+    let built = again(retried, &["--explain"]);
+    built
+        .success()
+        .stderr_has("Cached map/item_2")
+        .stderr_has("Dirty reduce[0]: dependency map/item_2 produced new output")
+        .stderr_has("1 ran, 5 cached");
+    assert_eq!(built.log_lines("log.txt"), ["reduce"]);
+}

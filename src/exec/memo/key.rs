@@ -80,6 +80,10 @@ impl Memo {
             }
             None => (None, Vec::new(), Some(self.tree.digest.clone())),
         };
+        let deps: Vec<&str> = match (&self.item_deps, node.kind.is_item()) {
+            (Some(ids), true) => ids.iter().map(String::as_str).collect(),
+            _ => deps.to_vec(),
+        };
         let dependencies = deps
             .iter()
             .map(|id| {

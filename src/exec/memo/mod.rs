@@ -138,6 +138,8 @@ pub struct Memo {
     keep_results: bool,
     /// Hits need their stored output (`--replay-output`).
     replay_output: bool,
+    /// What map items depend on when the plan does not say (`dlq retry`).
+    item_deps: Option<Vec<String>>,
     exclude: Vec<PathBuf>,
     /// Index records appended by this job (the index is compacted at the end if any).
     appended: usize,
@@ -224,6 +226,7 @@ impl Memo {
                 .is_ok_and(|b| b.contains("map.results")),
             exclude,
             replay_output: false,
+            item_deps: None,
             appended: 0,
             tally: MemoTally::default(),
             notes: Vec::new(),
@@ -240,6 +243,17 @@ impl Memo {
     /// Asks `lookup` to say why each dirty node runs (`--explain`).
     pub fn explain_reasons(&mut self) {
         self.reasons = true;
+    }
+
+    /// For `dlq retry`, whose plan has no setup: map items depend on these nodes, with
+    /// the outputs their last runs recorded.
+    pub fn items_need(&mut self, ids: Vec<String>) {
+        for id in &ids {
+            if let Some(last) = self.index.nodes.get(&format!("{}{id}", self.prefix)) {
+                self.outputs.insert(id.clone(), last.output);
+            }
+        }
+        self.item_deps = Some(ids);
     }
 
     /// Makes hits carry their stored output (`--replay-output`).
