@@ -1,16 +1,16 @@
 //! The build cache's storage: content-addressed blobs, an append-only pack of action
 //! entries (one per node key), and the index that decides a no-op build. Nothing here
-//! runs a node or computes a key: `graph::hash` builds the `NodeKey`, the executor
-//! decides hits and replays them, and this module keeps what they hand it, safely, on
+//! runs a node: `exec::memo` fills in each node's [`ActionKey`] when it is ready,
+//! decides hits and replays them, and this module keeps what it hands over, safely, on
 //! disk.
 //!
 //! # Design note
 //!
-//! What enters a key is decided by `graph::hash` (brief section 4: the step definition
-//! after interpolation, the declared env with secrets hashed, the item's JSON, the
-//! content digests of declared inputs, the *output* digests of dependencies, the claude
-//! version). The cache treats the key as opaque JSON: it stores it beside the entry so
-//! that [`explain()`] can diff the old and new key and say in one line why a node is
+//! What enters a key is [`ActionKey`] (brief section 4: the step definition, the
+//! declared env by variable with secrets hashed, the item's JSON, the arguments, the
+//! content digests of declared inputs or the starting tree, the *output* digests of
+//! dependencies, the claude version). The cache stores the key's JSON beside the entry
+//! so that [`explain()`] can diff the old and new key and say in one line why a node is
 //! dirty. Digests are `graph::node::Digest` (32 bytes) in memory, hex on disk.
 //!
 //! On disk, under `<root>/.prodigy/cache/` (`.prodigy/` git-ignores itself with `*`):
@@ -40,7 +40,8 @@
 //!   frame (its checksum is checked when read), or an entry that does not parse, is a
 //!   miss and a warning; an entry of another `schema_version` is a silent miss; never
 //!   an error. A key that runs again appends a new frame; `gc` rewrites the pack
-//!   compacted.
+//!   compacted, and so does a job that wrote entries once most of the pack is replaced
+//!   frames.
 //! * **The index** is the one file a build reads at start (like ninja's `.ninja_log`):
 //!   the freshness of every node of a no-op build comes from it and from `stat` of the
 //!   declared inputs, never from opening one file per node. A build appends a record per
