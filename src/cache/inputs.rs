@@ -68,7 +68,7 @@ impl Inputs {
         }
     }
 
-    /// The key entries of `patterns` (path -> digest hex, or a pattern -> [`NO_MATCH`])
+    /// The key entries of `patterns` (path -> digest hex, or a pattern -> `no match`)
     /// and the stamps of every file they matched.
     pub fn resolve(
         &mut self,
