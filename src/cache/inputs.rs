@@ -13,7 +13,7 @@ use super::digest::{digest_bytes, to_hex};
 use super::freshness::{InputStamp, stamp_matches};
 
 /// The digest a pattern that matches no file contributes to a key.
-pub const NO_MATCH: &str = "no match";
+const NO_MATCH: &str = "no match";
 
 /// Why declared inputs could not be read.
 #[derive(Debug, thiserror::Error)]
