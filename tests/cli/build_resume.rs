@@ -258,7 +258,7 @@ commands:
     needs: []
     shell: sleep 0.3 && echo b >> log.txt
 ";
-    let first = repo(yaml).arg("build").run_limited();
+    let first = repo(yaml).args(["build", "-j", "2"]).run_limited();
     first
         .success()
         .stderr_has("a: result not cached: it changed the repository while another step ran");
