@@ -56,7 +56,7 @@ fn unique() -> u64 {
 
 /// Creates `<root>/.prodigy/` (which git-ignores itself with a `.gitignore` of `*`)
 /// and the directory `sub` inside it; returns the latter.
-pub fn state_dir(root: &Path, sub: &str) -> std::io::Result<std::path::PathBuf> {
+pub fn state_dir(root: &Path, sub: &Path) -> std::io::Result<std::path::PathBuf> {
     let prodigy = root.join(".prodigy");
     match std::fs::create_dir(&prodigy) {
         Ok(()) => write_atomic(&prodigy.join(".gitignore"), b"*\n")?,

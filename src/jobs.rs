@@ -174,7 +174,7 @@ impl Journal {
             .parent()
             .and_then(Path::parent)
             .unwrap_or(Path::new("."));
-        crate::fs::state_dir(root, "jobs").map_err(io(&self.dir))?;
+        crate::fs::state_dir(root, Path::new("jobs")).map_err(io(&self.dir))?;
         let path = self.path(&record.job_id);
         let mut text = serde_json::to_string_pretty(record).unwrap_or_default();
         text.push('\n');

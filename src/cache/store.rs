@@ -234,16 +234,9 @@ impl CacheStore {
         if self.dir.is_dir() {
             return Ok(());
         }
-        let prodigy = self.root.join(".prodigy");
-        match std::fs::create_dir(&prodigy) {
-            Ok(()) => {
-                let ignore = prodigy.join(".gitignore");
-                crate::fs::write_atomic(&ignore, b"*\n").map_err(|e| io_error(&ignore, e))?;
-            }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_error(&prodigy, e)),
-        }
-        std::fs::create_dir_all(&self.dir).map_err(|e| io_error(&self.dir, e))
+        crate::fs::state_dir(&self.root, Path::new("cache"))
+            .map(drop)
+            .map_err(|e| io_error(&self.dir, e))
     }
 
     /// Every blob (named by its digest) and temp file in the shard directories of

@@ -311,16 +311,9 @@ impl DlqStore {
     /// Creates the DLQ directory (and `.prodigy/` with a `.gitignore` of `*`), then takes
     /// the exclusive lock.
     fn lock_exclusive(&self) -> Result<File, DlqError> {
-        let prodigy = self.root.join(".prodigy");
-        match std::fs::create_dir(&prodigy) {
-            Ok(()) => {
-                let ignore = prodigy.join(".gitignore");
-                crate::fs::write_atomic(&ignore, b"*\n").map_err(|e| io_error(&ignore, e))?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_error(&prodigy, e)),
-        }
-        std::fs::create_dir_all(&self.dir).map_err(|e| io_error(&self.dir, e))?;
+        let state = self.root.join(".prodigy");
+        let sub = self.dir.strip_prefix(&state).unwrap_or(Path::new("dlq"));
+        crate::fs::state_dir(&self.root, sub).map_err(|e| io_error(&self.dir, e))?;
         self.lock(true)
     }
 
