@@ -99,6 +99,15 @@ fn two_commits(date: u64) -> impl FnOnce(&Path) {
     }
 }
 
+/// Records [`two_commits`] as a node's change, then resets to where it started (as a
+/// later build from the same tree finds it); returns the change and that start.
+fn two_commits_undone(root: &Path) -> (Change, String) {
+    let start = head(root);
+    let (change, _) = record(root, two_commits(1_700_000_100)).expect("change");
+    git(root, &["reset", "-q", "--hard", &start]);
+    (change, start)
+}
+
 fn messages(root: &Path, count: usize) -> Vec<String> {
     let log = git(root, &["log", "--format=%s", &format!("-{count}")]);
     log.lines().map(str::to_string).collect()
@@ -413,9 +422,7 @@ fn replay_with_a_detached_head_moves_head() {
 fn replay_onto_another_head_cherry_picks_with_the_same_messages() {
     let dir = repo();
     let root = dir.path();
-    let start = head(root);
-    let (change, _) = record(root, two_commits(1_700_000_100)).expect("change");
-    git(root, &["reset", "-q", "--hard", &start]);
+    let (change, _) = two_commits_undone(root);
     write(root, "other.txt", "another commit\n");
     commit_all(root, "another");
     let other = head(root);
@@ -439,9 +446,7 @@ fn replay_onto_another_head_cherry_picks_with_the_same_messages() {
 fn replay_that_conflicts_changes_nothing() {
     let dir = repo();
     let root = dir.path();
-    let start = head(root);
-    let (change, _) = record(root, two_commits(1_700_000_100)).expect("change");
-    git(root, &["reset", "-q", "--hard", &start]);
+    let (change, _) = two_commits_undone(root);
     write(root, "a.txt", "one\ntwo\nthree\nFOUR, differently\n");
     commit_all(root, "conflicting");
     let before = head(root);
@@ -595,9 +600,7 @@ fn keep_alive_rejects_a_name_that_is_not_a_ref_name() {
 fn replay_over_a_local_change_to_a_committed_file_changes_nothing() {
     let dir = repo();
     let root = dir.path();
-    let start = head(root);
-    let (change, _) = record(root, two_commits(1_700_000_100)).expect("change");
-    git(root, &["reset", "-q", "--hard", &start]);
+    let (change, start) = two_commits_undone(root);
     write(root, "a.txt", "local edit\n");
     write(root, "b.txt", "unrelated local edit\n");
 
@@ -616,9 +619,7 @@ fn replay_over_a_local_change_to_a_committed_file_changes_nothing() {
 fn replay_keeps_local_changes_to_other_files() {
     let dir = repo();
     let root = dir.path();
-    let start = head(root);
-    let (change, _) = record(root, two_commits(1_700_000_100)).expect("change");
-    git(root, &["reset", "-q", "--hard", &start]);
+    let (change, _) = two_commits_undone(root);
     write(root, "b.txt", "unrelated local edit\n");
 
     replay(root, &change).expect("replay");
