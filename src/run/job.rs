@@ -264,12 +264,8 @@ fn open_memo(request: &JobRequest, env: &Env) -> Result<Option<Memo>, Error> {
         claude_bin: &env.claude_bin,
         mode: request.cache.mode,
     };
-    let mut on_wait = |pid: Option<u32>| {
-        let holder = pid.map_or_else(String::new, |p| format!(" (pid {p})"));
-        crate::report::eprint(&format!(
-            "waiting for the build cache lock held by another prodigy process{holder}...\n"
-        ));
-    };
+    let mut on_wait =
+        |pid: Option<u32>| crate::report::eprint(&crate::report::cache::waiting_text(pid));
     let record_only = request.cache.mode == CacheMode::Record;
     let mut memo = match Memo::open(setup, request.cache.wait && !record_only, &mut on_wait) {
         Err(MemoError::Cache(CacheError::Locked { .. })) if record_only => return Ok(None),
