@@ -78,6 +78,22 @@ impl CacheStore {
         CacheLock::acquire(&self.dir, wait)
     }
 
+    /// Takes `.lock`; when another process holds it, calls `on_wait` with its pid and
+    /// then blocks (with `wait`) or fails with [`CacheError::Locked`] (without).
+    pub fn lock_announced(
+        &self,
+        wait: bool,
+        on_wait: &mut dyn FnMut(Option<u32>),
+    ) -> Result<CacheLock, CacheError> {
+        match self.lock(false) {
+            Err(CacheError::Locked { holder_pid, .. }) if wait => {
+                on_wait(holder_pid);
+                self.lock(true)
+            }
+            taken => taken,
+        }
+    }
+
     /// Stores `bytes` and returns their blake3 digest. Content already stored is not
     /// written again.
     pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, CacheError> {

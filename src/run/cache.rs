@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::print_stdout;
-use crate::cache::{CacheError, CacheLock, CacheStats, CacheStore, GcReport};
+use crate::cache::{CacheLock, CacheStats, CacheStore, GcReport};
 use crate::cli::CacheCommand;
 use crate::error::{Error, ExitCode};
 use crate::report::cache as render;
@@ -99,13 +99,8 @@ fn clean(store: &CacheStore) -> Result<ExitCode, Error> {
 
 /// Takes the cache lock; when a build holds it, says so on stderr and waits.
 fn lock(store: &CacheStore) -> Result<CacheLock, Error> {
-    match store.lock(false) {
-        Err(CacheError::Locked { holder_pid, .. }) => {
-            crate::report::eprint(&render::waiting_text(holder_pid));
-            Ok(store.lock(true)?)
-        }
-        taken => Ok(taken?),
-    }
+    let mut announce = |pid| crate::report::eprint(&render::waiting_text(pid));
+    Ok(store.lock_announced(true, &mut announce)?)
 }
 
 /// Prints what the store noticed while reading (corrupt files, a foreign index).

@@ -167,14 +167,7 @@ impl Memo {
         on_wait: &mut dyn FnMut(Option<u32>),
     ) -> Result<Memo, MemoError> {
         let store = CacheStore::open(setup.state_root);
-        let lock = match store.lock(false) {
-            Ok(lock) => lock,
-            Err(CacheError::Locked { holder_pid, .. }) if wait => {
-                on_wait(holder_pid);
-                store.lock(true)?
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let lock = store.lock_announced(wait, on_wait)?;
         Self::new(setup, store, Some(lock))
     }
 
